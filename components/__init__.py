@@ -1,0 +1,10 @@
+"""TFX user code and the project's own components.
+
+Everything here is referenced by dotted path (``components.preprocessing.preprocessing_fn``),
+so the same code runs in the local Beam run and inside the Kubeflow pipeline image.
+"""
+import os
+
+# TFX 1.16 user code and TFMA expect Keras 2 SavedModels; TF 2.16 defaults to Keras 3.
+# This must happen before TensorFlow is first imported in any process that loads us.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

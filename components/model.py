@@ -1,0 +1,121 @@
+"""The Trainer's ``run_fn``: a small seeded Keras classifier over Transform's features.
+
+The exported SavedModel has two signatures:
+
+* ``serving_default`` takes raw serialized ``tf.Example`` s (no label) and returns
+  ``probabilities``, ``class_ids`` and ``classes`` (the label's own values);
+* ``transform_features`` takes raw serialized examples and returns the transformed
+  features; TFMA uses it to get the transformed label.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+from tfx_bsl.public import tfxio  # noqa: E402
+
+from components.preprocessing import OOV_BUCKETS, label_vocabulary_name, transformed_name  # noqa: E402
+
+DEFAULTS: Dict[str, Any] = {"batch_size": 32, "hidden_units": [16, 8], "learning_rate": 0.01,
+                            "seed": 42}
+
+
+def _settings(custom_config: Dict[str, Any]) -> Dict[str, Any]:
+    return {**DEFAULTS, **(custom_config or {})}
+
+
+def input_fn(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput,
+             label: str, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Batches of (transformed features, transformed label), shuffled with a fixed seed."""
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=transformed_name(label),
+                                       shuffle_seed=seed),
+        tf_transform_output.transformed_metadata.schema)
+
+
+def build_model(tf_transform_output: tft.TFTransformOutput, label: str,
+                hidden_units: List[int], learning_rate: float) -> tf.keras.Model:
+    """Numeric features as they are, string features one-hot, then a small MLP."""
+    feature_spec = dict(tf_transform_output.transformed_feature_spec())
+    feature_spec.pop(transformed_name(label))
+    num_classes = tf_transform_output.vocabulary_size_by_name(label_vocabulary_name(label))
+    inputs, encoded = {}, []
+    for key, spec in sorted(feature_spec.items()):
+        inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=spec.dtype)
+        if spec.dtype == tf.int64:
+            raw_name = key[: -len(transformed_name(""))]
+            depth = tf_transform_output.vocabulary_size_by_name(raw_name) + OOV_BUCKETS
+            encoded.append(tf.keras.layers.CategoryEncoding(depth, output_mode="one_hot")(inputs[key]))
+        else:
+            encoded.append(inputs[key])
+    x = tf.keras.layers.concatenate(encoded)
+    for units in hidden_units:
+        x = tf.keras.layers.Dense(units, activation="relu")(x)
+    outputs = tf.keras.layers.Dense(num_classes, activation="softmax")(x)
+    model = tf.keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy()])
+    return model
+
+
+def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput,
+                label: str) -> Dict[str, Any]:
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    classes = tf.constant(tf_transform_output.vocabulary_by_name(label_vocabulary_name(label)))
+    model_inputs = list(model.input_names)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(serialized):
+        spec = tf_transform_output.raw_feature_spec()
+        spec.pop(label)
+        transformed = model.tft_layer(tf.io.parse_example(serialized, spec))
+        probabilities = model({k: transformed[k] for k in model_inputs})
+        class_ids = tf.argmax(probabilities, axis=-1)
+        return {"probabilities": probabilities, "class_ids": class_ids,
+                "classes": tf.gather(classes, class_ids)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        parsed = tf.io.parse_example(serialized, tf_transform_output.raw_feature_spec())
+        return model.tft_layer(parsed)
+
+    return {"serving_default": serve, "transform_features": transform_features}
+
+
+def fit(tf_transform_output: tft.TFTransformOutput, train_data: tf.data.Dataset,
+        eval_data: tf.data.Dataset, settings: Dict[str, Any], train_steps: int,
+        eval_steps: int) -> tf.keras.Model:
+    """Seeds every random source, builds the model and fits it: same data, same weights."""
+    tf.keras.utils.set_random_seed(settings["seed"])
+    tf.config.experimental.enable_op_determinism()
+    model = build_model(tf_transform_output, settings["label"], settings["hidden_units"],
+                        settings["learning_rate"])
+    model.fit(train_data, steps_per_epoch=train_steps, epochs=1, validation_data=eval_data,
+              validation_steps=eval_steps, verbose=0)
+    return model
+
+
+def train(fn_args) -> tf.keras.Model:
+    """Trains the model described by ``fn_args`` (TFX's FnArgs) and returns it."""
+    settings = _settings(fn_args.custom_config)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    train_data, eval_data = [
+        input_fn(files, fn_args.data_accessor, tf_transform_output, settings["label"],
+                 settings["batch_size"], settings["seed"])
+        for files in (fn_args.train_files, fn_args.eval_files)]
+    return fit(tf_transform_output, train_data, eval_data, settings, fn_args.train_steps,
+               fn_args.eval_steps)
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer entry point: train, then export the SavedModel with both signatures."""
+    model = train(fn_args)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    model.save(fn_args.serving_model_dir, save_format="tf",
+               signatures=_signatures(model, tf_transform_output, fn_args.custom_config["label"]))

@@ -1,0 +1,80 @@
+"""ServingBaseline: the model serving now, as the baseline for the Evaluator.
+
+The baseline is the newest version in the push destination. A TFX ``Resolver`` cannot
+be used for this: it compiles to a ``resolver`` executor, which open-source Kubeflow
+Pipelines rejects. This component runs the same way locally and on Kubeflow.
+
+On the first run there is no serving model; the output then has ``has_model = 0`` and
+the Evaluator applies only the value thresholds.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, path_utils
+
+HAS_MODEL = "has_model"
+SERVING_VERSION = "serving_version"
+
+
+def version_dirs(serving_dir: str) -> Dict[int, str]:
+    """Pushed versions under ``serving_dir``: {version: path}, complete pushes only."""
+    if not fileio.exists(serving_dir):
+        return {}
+    versions = {}
+    for name in fileio.listdir(serving_dir):
+        name = name.rstrip("/")
+        path = os.path.join(serving_dir, name)
+        if name.isdigit() and fileio.exists(os.path.join(path, "saved_model.pb")):
+            versions[int(name)] = path
+    return versions
+
+
+def serving_version(serving_dir: str) -> Optional[int]:
+    """The version a model server would load: the highest complete one, or None."""
+    versions = version_dirs(serving_dir)
+    return max(versions) if versions else None
+
+
+class ServingBaselineSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "serving_dir": ExecutionParameter(type=str),
+        # What the runner saw in serving_dir when it built the pipeline. It only keys the
+        # cache: a new push changes it, so a cached baseline is never a stale one.
+        "serving_state": ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS: Dict[str, ChannelParameter] = {}
+    OUTPUTS = {"baseline_model": ChannelParameter(type=standard_artifacts.Model)}
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+        baseline = output_dict["baseline_model"][0]
+        serving_dir = exec_properties["serving_dir"]
+        version = serving_version(serving_dir)
+        if version is None:
+            baseline.set_int_custom_property(HAS_MODEL, 0)
+            return
+        io_utils.copy_dir(os.path.join(serving_dir, str(version)),
+                          path_utils.serving_model_dir(baseline.uri))
+        baseline.set_int_custom_property(HAS_MODEL, 1)
+        baseline.set_int_custom_property(SERVING_VERSION, version)
+
+
+class ServingBaseline(base_component.BaseComponent):
+    """Outputs a copy of the newest pushed model, or an empty marker on the first run."""
+
+    SPEC_CLASS = ServingBaselineSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, serving_dir: str, serving_state: str = ""):
+        super().__init__(spec=ServingBaselineSpec(
+            serving_dir=serving_dir, serving_state=serving_state,
+            baseline_model=types.Channel(type=standard_artifacts.Model)))

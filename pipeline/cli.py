@@ -1,0 +1,95 @@
+"""The command line: ``python -m pipeline <command>``."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Dict, Optional
+
+import click
+
+from pipeline import config as config_lib
+
+
+def _load(config_path: Optional[str], overrides: Dict[str, Any]) -> config_lib.Config:
+    try:
+        return config_lib.load(config_path, overrides)
+    except config_lib.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _abspath(path: Optional[str]) -> Optional[str]:
+    return os.path.abspath(path) if path else None
+
+
+def _quiet() -> None:
+    """Keeps TFX, Beam and TensorFlow's own logs out of the progress lines and summary."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("absl", "tensorflow", "apache_beam"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show TFX, Beam and TensorFlow logs too.")
+def main(verbose: bool) -> None:
+    """A TFX pipeline that runs locally under Beam and compiles to Kubeflow Pipelines."""
+    if not verbose:
+        _quiet()
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file (default: config.yaml in the project).")
+@click.option("--data", type=click.Path(), help="A folder of spans (overrides data.root).")
+@click.option("--span", type=int, help="Span number to train on (default: the latest).")
+@click.option("--output-root", type=click.Path(),
+              help="Where the pipeline root, ML Metadata and pushed models go.")
+@click.option("--train-steps", type=int, help="Overrides trainer.train_steps.")
+def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
+        output_root: Optional[str], train_steps: Optional[int]) -> None:
+    """Run the whole pipeline locally under Apache Beam."""
+    cfg = _load(config_path, {"data.root": _abspath(data), "data.span": span,
+                              "output_root": _abspath(output_root),
+                              "trainer.train_steps": train_steps})
+    from pipeline import runner, spans  # heavy imports (TensorFlow) only when running
+
+    try:
+        chosen = spans.resolve_span(cfg.data.root, cfg.data.span_pattern, cfg.data.span)
+    except spans.SpanError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"Running {cfg.pipeline_name} on span {chosen} of {cfg.data.root}")
+    click.echo(f"Output root: {cfg.output_root}")
+    result = runner.run(cfg, chosen)
+    click.echo("")
+    for line in runner.summary_lines(result):
+        click.echo(line)
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command("infer-schema")
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="A CSV file, or a folder searched for *.csv files.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the schema (text proto).")
+def infer_schema(data: str, output: str) -> None:
+    """Write a starting schema.pbtxt for a new dataset, for a person to curate."""
+    from pipeline import schema_infer
+
+    try:
+        schema = schema_infer.infer(data)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    schema_infer.write(schema, output)
+    click.echo(f"Wrote {output} ({len(schema.feature)} features). Review the types, domains "
+               "and presence, and mark the label not_in_environment: SERVING.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""The pipeline config: one YAML file, defaults in dataclasses, validated once.
+
+Every setting lives here and nowhere else. Paths in the file are relative to the file's
+folder; paths given on the command line are relative to the working directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "config.yaml")
+
+# Kubeflow names pipelines and runs as DNS-1123 labels: lowercase, digits and dashes.
+NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the file and the setting."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "data/penguins"           # a folder of spans
+    span_pattern: str = "span-{SPAN}/*.csv"
+    span: Optional[int] = None            # None: the latest span found under root
+    label: str = "species"
+    exclude_features: List[str] = field(default_factory=lambda: ["year"])
+    train_buckets: int = 2                # hash split: train gets 2 of 3 buckets
+    eval_buckets: int = 1
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    preprocessing_fn: str = "components.preprocessing.preprocessing_fn"
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    run_fn: str = "components.model.run_fn"
+    train_steps: int = 300
+    eval_steps: int = 10
+    batch_size: int = 32
+    hidden_units: List[int] = field(default_factory=lambda: [16, 8])
+    learning_rate: float = 0.01
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    slices: List[str] = field(default_factory=lambda: ["island", "sex"])
+    min_accuracy: float = 0.8             # value threshold: the candidate must reach it
+    max_accuracy_drop: float = 0.02       # change threshold: at most this much worse than serving
+
+
+@dataclass(frozen=True)
+class BeamConfig:
+    direct_running_mode: str = "in_memory"
+    direct_num_workers: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    pipeline_name: str = "penguins"
+    output_root: str = "out"
+    schema: str = "schema/schema.pbtxt"
+    data: DataConfig = field(default_factory=DataConfig)
+    transform: TransformConfig = field(default_factory=TransformConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    beam: BeamConfig = field(default_factory=BeamConfig)
+
+    # Derived locations under output_root: pipeline root, ML Metadata, push destination.
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_root, "pipeline")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_root, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.output_root, "serving")
+
+    def beam_args(self) -> List[str]:
+        return [f"--direct_running_mode={self.beam.direct_running_mode}",
+                f"--direct_num_workers={self.beam.direct_num_workers}"]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """A short hash of every setting, for lineage."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+_CHOICES = {("beam", "direct_running_mode"): ("in_memory", "multi_threading", "multi_processing")}
+_POSITIVE = {("data", "train_buckets"), ("data", "eval_buckets"), ("trainer", "train_steps"),
+             ("trainer", "eval_steps"), ("trainer", "batch_size"), ("trainer", "learning_rate"),
+             ("beam", "direct_num_workers")}
+_FRACTION = {("evaluator", "min_accuracy"), ("evaluator", "max_accuracy_drop")}
+
+
+def _check_type(where: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        hint = [a for a in typing.get_args(hint) if a is not type(None)][0]
+        origin = typing.get_origin(hint)
+    if origin in (list, List):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: must be a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_check_type(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str) and (not isinstance(value, hint) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: Dict[str, Any], source: str, prefix: str = "") -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting '{prefix}{unknown[0]}' "
+                          f"(known: {', '.join(prefix + n for n in names)})")
+    values = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value or {}, source, f"{prefix}{name}.")
+        else:
+            values[name] = _check_type(f"{source}: {prefix}{name}", value, hint)
+    return cls(**values)
+
+
+def _get(cfg: Config, path: tuple) -> Any:
+    value: Any = cfg
+    for part in path:
+        value = getattr(value, part)
+    return value
+
+
+def _validate(cfg: Config, source: str) -> None:
+    for path in _POSITIVE:
+        if _get(cfg, path) <= 0:
+            raise ConfigError(f"{source}: {'.'.join(path)}: must be positive, got {_get(cfg, path)!r}")
+    for path in _FRACTION:
+        if not 0 <= _get(cfg, path) <= 1:
+            raise ConfigError(f"{source}: {'.'.join(path)}: must be between 0 and 1, got {_get(cfg, path)!r}")
+    for path, allowed in _CHOICES.items():
+        if _get(cfg, path) not in allowed:
+            raise ConfigError(f"{source}: {'.'.join(path)}: must be one of {', '.join(allowed)}, "
+                              f"got {_get(cfg, path)!r}")
+    if cfg.data.span is not None and cfg.data.span < 0:
+        raise ConfigError(f"{source}: data.span: must be a span number >= 0, got {cfg.data.span}")
+    if "{SPAN}" not in cfg.data.span_pattern:
+        raise ConfigError(f"{source}: data.span_pattern: must contain {{SPAN}}, got {cfg.data.span_pattern!r}")
+    if not NAME_PATTERN.match(cfg.pipeline_name):
+        raise ConfigError(f"{source}: pipeline_name: {cfg.pipeline_name!r} is not a valid Kubeflow name "
+                          "(lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)")
+    if any(p.count(".") < 1 for p in (cfg.transform.preprocessing_fn, cfg.trainer.run_fn)):
+        raise ConfigError(f"{source}: transform.preprocessing_fn and trainer.run_fn must be dotted paths "
+                          "like 'components.model.run_fn'")
+
+
+def _set_path(raw: Dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else {}
+    node[leaf] = value
+
+
+def load(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None) -> Config:
+    """Reads ``path`` (default: the project's config.yaml), applies ``overrides`` and validates.
+
+    ``overrides`` maps dotted setting names to values already relative to the working
+    directory (command-line flags); they win over the file.
+    """
+    path = os.path.abspath(path or DEFAULT_CONFIG)
+    source = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: must be a mapping of settings, got {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(raw, dotted, value)
+    cfg = _build(Config, raw, source)
+    # Relative paths are relative to the config file; command-line paths arrive absolute.
+    base = os.path.dirname(path)
+    cfg = dataclasses.replace(
+        cfg,
+        output_root=os.path.abspath(os.path.join(base, cfg.output_root)),
+        schema=os.path.abspath(os.path.join(base, cfg.schema)),
+        data=dataclasses.replace(cfg.data, root=os.path.abspath(os.path.join(base, cfg.data.root))))
+    _validate(cfg, source)
+    return cfg

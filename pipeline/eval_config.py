@@ -1,0 +1,55 @@
+"""The TFMA EvalConfig built from the pipeline config and the curated schema."""
+from __future__ import annotations
+
+from typing import List
+
+import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.utils import io_utils
+
+from components.preprocessing import transformed_name
+from pipeline.config import Config
+
+
+def label_classes(schema_path: str, label: str) -> List[str]:
+    """The label's values from its string domain in the schema."""
+    schema = io_utils.SchemaReader().read(schema_path)
+    feature = next((f for f in schema.feature if f.name == label), None)
+    if feature is None:
+        raise ValueError(f"{schema_path}: label {label!r} is not a feature of the schema")
+    if feature.HasField("string_domain"):
+        return list(feature.string_domain.value)
+    domains = {d.name: d for d in schema.string_domain}
+    if feature.domain not in domains:
+        raise ValueError(f"{schema_path}: label {label!r} needs a string domain listing its classes")
+    return list(domains[feature.domain].value)
+
+
+def build(cfg: Config) -> tfma.EvalConfig:
+    """Accuracy, per-class precision/recall, confusion matrix and example count; overall and
+    by each configured slice. The accuracy gate has a value threshold and a change threshold
+    against the serving model (dropped by TFMA when nothing serves yet)."""
+    label = cfg.data.label
+    num_classes = len(label_classes(cfg.schema, label))
+    accuracy_gate = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.evaluator.min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -cfg.evaluator.max_accuracy_drop}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name="serving_default", label_key=transformed_name(label),
+            prediction_key="probabilities", preprocessing_function_names=["transform_features"])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
+                                              for s in cfg.evaluator.slices],
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_gate),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ]),
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name="Precision"),
+                         tfma.MetricConfig(class_name="Recall")],
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))})),
+        ])

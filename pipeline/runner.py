@@ -1,0 +1,142 @@
+"""The local run: BeamDagRunner with SQLite ML Metadata, progress lines and a summary."""
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration import metadata
+from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
+from tfx.orchestration.portable import runtime_parameter_utils
+
+from components.serving_baseline import serving_version
+from pipeline import factory, mlmd
+from pipeline.config import Config
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    # Beam appends "[while running 'Run[...]']" to the message; the first line is ours.
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+class _ProgressDoFn(PipelineNodeAsDoFn):
+    """Prints a line when a component starts and when it ends, with its duration."""
+
+    def _run_node(self) -> None:
+        print(f"  ▶ {self._node_id}", flush=True)
+        start = time.monotonic()
+        try:
+            super()._run_node()
+        except Exception as error:
+            print(f"  ✘ {self._node_id} failed after {time.monotonic() - start:.1f}s: "
+                  f"{one_line(error)}", file=sys.stderr, flush=True)
+            raise
+        print(f"  ✔ {self._node_id} {time.monotonic() - start:.1f}s", flush=True)
+
+
+class ProgressBeamDagRunner(BeamDagRunner):
+    """BeamDagRunner with our own run id and per-component progress lines."""
+
+    _PIPELINE_NODE_DO_FN_CLS = _ProgressDoFn
+
+    run_id = ""  # set per run; BeamDagRunner.__new__ reads constructor arguments as legacy ones
+
+    def run_with_ir(self, pipeline, run_options=None) -> None:
+        runtime_parameter_utils.substitute_runtime_parameter(
+            pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: self.run_id})
+        super().run_with_ir(pipeline, run_options)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    span: int
+    nodes: Dict[str, mlmd.NodeRun]
+    error: Optional[str]
+    seconds: float
+
+    @property
+    def blessed(self) -> Optional[bool]:
+        node = self.nodes.get("Evaluator")
+        blessing = node.outputs.get("blessing", []) if node else []
+        return bool(mlmd.prop(blessing[0], "blessed")) if blessing else None
+
+    def _pushed_model(self):
+        node = self.nodes.get("Pusher")
+        pushed = node.outputs.get("pushed_model", []) if node else []
+        return pushed[0] if pushed else None
+
+    @property
+    def pushed_version(self) -> Optional[int]:
+        artifact = self._pushed_model()
+        if artifact is None or not mlmd.prop(artifact, "pushed"):
+            return None
+        return int(mlmd.prop(artifact, "pushed_version"))
+
+    @property
+    def already_serving_version(self) -> Optional[int]:
+        artifact = self._pushed_model()
+        return mlmd.prop(artifact, "already_serving_version") if artifact else None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def new_run_id() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+
+
+def run(cfg: Config, span: int) -> RunResult:
+    """Runs the pipeline on ``span`` and reads back what ML Metadata recorded."""
+    run_id = new_run_id()
+    state = serving_version(cfg.serving_dir)
+    pipeline = factory.create_pipeline(
+        cfg, span, serving_state=f"version={state}",
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path))
+    start = time.monotonic()
+    error = None
+    try:
+        dag_runner = ProgressBeamDagRunner()
+        dag_runner.run_id = run_id
+        dag_runner.run_with_ir(compiler.Compiler().compile(pipeline))
+    except Exception as e:  # the failing component already printed its one-line reason
+        error = one_line(e)
+    seconds = time.monotonic() - start
+    if error and not os.path.exists(cfg.metadata_path):
+        print(f"  ✘ the run did not start: {error}", file=sys.stderr)
+        return RunResult(run_id, span, {}, error, seconds)
+    with mlmd.open_store(cfg.metadata_path) as store:
+        nodes = mlmd.run_nodes(store, run_id)
+    return RunResult(run_id, span, nodes, error, seconds)
+
+
+def summary_lines(result: RunResult) -> List[str]:
+    """The summary table: each component's status, time and cache hit, then the verdict."""
+    lines = [f"Run {result.run_id} on span {result.span}: "
+             f"{'succeeded' if result.ok else 'FAILED'} in {result.seconds:.1f}s", "",
+             f"  {'component':<18}{'status':<11}{'time':>8}  cache"]
+    for node_id in factory.COMPONENT_IDS:
+        node = result.nodes.get(node_id)
+        if node is None:
+            lines.append(f"  {node_id:<18}{'not run':<11}{'-':>8}  -")
+            continue
+        status = {"CACHED": "ok", "COMPLETE": "ok"}.get(node.state, node.state.lower())
+        lines.append(f"  {node_id:<18}{status:<11}{node.seconds:>7.1f}s  "
+                     f"{'hit' if node.cached else 'miss'}")
+    blessed = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[result.blessed]
+    if result.pushed_version is not None:
+        pushed = f"pushed as version {result.pushed_version}"
+    elif result.already_serving_version is not None:
+        pushed = f"not pushed: already serving as version {result.already_serving_version}"
+    else:
+        pushed = "not pushed"
+    lines += ["", f"  Model: {blessed}, {pushed}"]
+    if result.error:
+        lines.append(f"  Stopped: {result.error}")
+    return lines

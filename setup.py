@@ -1,0 +1,13 @@
+"""Installs the pipeline and the user code, so dotted paths import everywhere."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfx-kfp-pipeline",
+    version="0.1.0",
+    description="A TFX pipeline that runs locally under Beam and compiles to Kubeflow Pipelines v2.",
+    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*"]),
+    python_requires=">=3.10",
+    # Exact versions live in requirements.lock; these are the direct needs.
+    install_requires=["tfx==1.16.0", "kfp==2.5.0", "click", "pyyaml"],
+    entry_points={"console_scripts": ["tfx-pipeline=pipeline.cli:main"]},
+)

@@ -1,0 +1,134 @@
+"""End to end under BeamDagRunner on the bundled data, asserting artifacts and ML Metadata.
+
+Modelled on TFX's own penguin e2e test: every component executed, the blessing and the
+pushed model exist, the second run is served from the cache, and a span with a schema
+violation stops at the gate and pushes nothing.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from pipeline import factory, mlmd
+from tests.conftest import DATA, ROOT
+
+pytestmark = pytest.mark.e2e
+UPSTREAM = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+            "Transform", "Trainer"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", "run", "--train-steps", "60", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def run_id_of(output: str) -> str:
+    return re.search(r"^Run (\S+) on span", output, re.M).group(1)
+
+
+def nodes_of(output_root: str, run_id: str):
+    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
+        return mlmd.run_nodes(store, run_id)
+
+
+@pytest.fixture(scope="module")
+def output_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("out"))
+
+
+@pytest.fixture(scope="module")
+def first_run(output_root):
+    result = run_cli("--output-root", output_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_every_component_executes_on_the_latest_span(first_run, output_root):
+    nodes = nodes_of(output_root, run_id_of(first_run.stdout))
+    assert set(nodes) == set(factory.COMPONENT_IDS)
+    assert all(n.state == "COMPLETE" for n in nodes.values())
+    (examples,) = nodes["CsvExampleGen"].outputs["examples"]
+    assert mlmd.prop(examples, "span") == 3
+    assert "train" in mlmd.prop(examples, "split_names")
+    # Every downstream consumer read that one Examples artifact.
+    assert nodes["StatisticsGen"].inputs["examples"][0].id == examples.id
+    assert nodes["Evaluator"].inputs["examples"][0].id == examples.id
+    for line in ("▶ Trainer", "✔ Trainer", "Model: blessed, pushed as version 1"):
+        assert line in first_run.stdout
+
+
+def test_model_is_blessed_and_pushed_without_a_baseline(first_run, output_root):
+    nodes = nodes_of(output_root, run_id_of(first_run.stdout))
+    (blessing,) = nodes["Evaluator"].outputs["blessing"]
+    assert mlmd.prop(blessing, "blessed") == 1
+    assert "baseline_model" not in nodes["Evaluator"].inputs or mlmd.prop(
+        nodes["Evaluator"].inputs["baseline_model"][0], "has_model") == 0
+    (pushed,) = nodes["Pusher"].outputs["pushed_model"]
+    assert mlmd.prop(pushed, "pushed") == 1
+    assert mlmd.prop(pushed, "pushed_version") == "1"
+    assert sorted(os.listdir(os.path.join(output_root, "serving"))) == ["1"]
+
+
+def test_pushed_model_serves_raw_examples(first_run, output_root):
+    model = tf.saved_model.load(os.path.join(output_root, "serving", "1"))
+    assert {"serving_default", "transform_features"} <= set(model.signatures)
+    features = {"island": [b"Biscoe"], "bill_length_mm": [47.5], "bill_depth_mm": [15.0],
+                "flipper_length_mm": [218], "body_mass_g": [5200], "sex": [b"male"], "year": [2009]}
+
+    def feature(values):
+        if isinstance(values[0], bytes):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+        if isinstance(values[0], float):
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    example = tf.train.Example(features=tf.train.Features(
+        feature={k: feature(v) for k, v in features.items()}))
+    out = model.signatures["serving_default"](examples=tf.constant([example.SerializeToString()]))
+    assert out["classes"].numpy()[0] in (b"Adelie", b"Chinstrap", b"Gentoo")
+    assert out["probabilities"].shape == (1, 3)
+    assert abs(float(tf.reduce_sum(out["probabilities"])) - 1.0) < 1e-5
+
+
+def test_rerun_with_nothing_changed_is_served_from_the_cache(first_run, output_root):
+    second = run_cli("--output-root", output_root)
+    assert second.returncode == 0, second.stderr
+    nodes = nodes_of(output_root, run_id_of(second.stdout))
+    assert all(nodes[n].state == "CACHED" for n in UPSTREAM)
+    # Version 1 now serves, so the evaluation is new: against it as the baseline.
+    assert mlmd.prop(nodes["ServingBaseline"].outputs["baseline_model"][0],
+                             "serving_version") == 1
+    (pushed,) = nodes["Pusher"].outputs["pushed_model"]
+    assert mlmd.prop(pushed, "pushed") == 0
+    assert mlmd.prop(pushed, "already_serving_version") == 1
+    third = run_cli("--output-root", output_root)
+    assert third.returncode == 0, third.stderr
+    nodes = nodes_of(output_root, run_id_of(third.stdout))
+    assert {n.state for n in nodes.values()} == {"CACHED"}
+    assert sorted(os.listdir(os.path.join(output_root, "serving"))) == ["1"]
+
+
+def test_schema_violation_stops_before_trainer_and_pushes_nothing(first_run, output_root, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    bad = data / "span-4"
+    bad.mkdir()
+    rows = open(os.path.join(DATA, "span-3", "penguins.csv")).read().splitlines()
+    rows[1] = "Adelie,Atlantis,39.1,18.7,181,3750,male,2009"
+    (bad / "penguins.csv").write_text("\n".join(rows) + "\n")
+    result = run_cli("--output-root", output_root, "--data", str(data))
+    assert result.returncode == 1
+    failure = [l for l in result.stderr.splitlines() if "✘ ExampleValidator" in l]
+    assert len(failure) == 1 and "island" in failure[0] and "Unexpected string values" in failure[0]
+    nodes = nodes_of(output_root, run_id_of(result.stdout))
+    assert nodes["ExampleValidator"].state == "FAILED"
+    assert mlmd.prop(nodes["CsvExampleGen"].outputs["examples"][0], "span") == 4
+    assert "Transform" not in nodes and "Trainer" not in nodes and "Pusher" not in nodes
+    assert sorted(os.listdir(os.path.join(output_root, "serving"))) == ["1"]
+    assert "Model: not evaluated, not pushed" in result.stdout

@@ -1,0 +1,63 @@
+"""Config loading: defaults, overrides, and one clear error per wrong setting."""
+import os
+
+import pytest
+
+from pipeline import config as config_lib
+from pipeline.config import ConfigError
+from tests.conftest import ROOT
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_project_config_loads_with_paths_relative_to_it():
+    cfg = config_lib.load()
+    assert cfg.data.root == os.path.join(ROOT, "data", "penguins")
+    assert cfg.schema == os.path.join(ROOT, "schema", "schema.pbtxt")
+    assert cfg.metadata_path == os.path.join(ROOT, "out", "metadata.sqlite")
+    assert cfg.data.label == "species"
+
+
+def test_flags_override_the_file(tmp_path):
+    cfg = config_lib.load(_write(tmp_path, "trainer: {train_steps: 5}\n"),
+                          {"trainer.train_steps": 9, "output_root": "/elsewhere", "data.span": None})
+    assert cfg.trainer.train_steps == 9
+    assert cfg.output_root == "/elsewhere"
+    assert cfg.data.root == str(tmp_path / "data" / "penguins")
+
+
+@pytest.mark.parametrize("text, named", [
+    ("trainer: {train_stepz: 3}\n", "unknown setting 'trainer.train_stepz'"),
+    ("colour: blue\n", "unknown setting 'colour'"),
+    ("trainer: {train_steps: many}\n", "trainer.train_steps: must be int, got 'many'"),
+    ("trainer: {train_steps: -5}\n", "trainer.train_steps: must be positive, got -5"),
+    ("trainer: {hidden_units: 8}\n", "trainer.hidden_units: must be a list"),
+    ("evaluator: {min_accuracy: 1.5}\n", "evaluator.min_accuracy: must be between 0 and 1"),
+    ("pipeline_name: My_Pipeline\n", "pipeline_name: 'My_Pipeline' is not a valid Kubeflow name"),
+    ("data: {span_pattern: 'all/*.csv'}\n", "data.span_pattern: must contain {SPAN}"),
+    ("beam: {direct_running_mode: turbo}\n", "beam.direct_running_mode: must be one of"),
+    ("data: [1, 2]\n", "data: must be a mapping"),
+    ("trainer: {train_steps: [\n", "not valid YAML"),
+])
+def test_wrong_settings_are_named(tmp_path, text, named):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        config_lib.load(path)
+    message = str(error.value)
+    assert named in message
+    assert "config.yaml" in message and "\n" not in message
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+        config_lib.load(str(tmp_path / "nope.yaml"))
+
+
+def test_digest_changes_with_any_setting(tmp_path):
+    a = config_lib.load(_write(tmp_path, "trainer: {seed: 1}\n"))
+    b = config_lib.load(_write(tmp_path, "trainer: {seed: 2}\n"))
+    assert a.digest() != b.digest()
