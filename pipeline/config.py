@@ -32,6 +32,7 @@ class DataConfig:
     root: str = "data/penguins"           # a folder of spans
     span_pattern: str = "span-{SPAN}/*.csv"
     span: Optional[int] = None            # None: the latest span found under root
+    window: int = 1                       # train on the last `window` spans up to `span`
     label: str = "species"
     exclude_features: List[str] = field(default_factory=lambda: ["year"])
     train_buckets: int = 2                # hash split: train gets 2 of 3 buckets
@@ -62,6 +63,16 @@ class EvaluatorConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    drift_policy: str = "record"          # record: drift is reported; stop: drift fails the run
+    # Largest allowed distance: L-infinity for categorical features, Jensen-Shannon for numeric.
+    categorical_drift: float = 0.25       # between consecutive spans
+    numeric_drift: float = 0.25
+    categorical_skew: float = 0.25        # between training data and serving data
+    numeric_skew: float = 0.25
+
+
+@dataclass(frozen=True)
 class BeamConfig:
     direct_running_mode: str = "in_memory"
     direct_num_workers: int = 1
@@ -76,6 +87,7 @@ class Config:
     transform: TransformConfig = field(default_factory=TransformConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
 
     # Derived locations under output_root: pipeline root, ML Metadata, push destination.
@@ -104,10 +116,13 @@ class Config:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
-_CHOICES = {("beam", "direct_running_mode"): ("in_memory", "multi_threading", "multi_processing")}
+_CHOICES = {("beam", "direct_running_mode"): ("in_memory", "multi_threading", "multi_processing"),
+            ("monitoring", "drift_policy"): ("record", "stop")}
 _POSITIVE = {("data", "train_buckets"), ("data", "eval_buckets"), ("trainer", "train_steps"),
              ("trainer", "eval_steps"), ("trainer", "batch_size"), ("trainer", "learning_rate"),
-             ("beam", "direct_num_workers")}
+             ("beam", "direct_num_workers"), ("data", "window"),
+             ("monitoring", "categorical_drift"), ("monitoring", "numeric_drift"),
+             ("monitoring", "categorical_skew"), ("monitoring", "numeric_skew")}
 _FRACTION = {("evaluator", "min_accuracy"), ("evaluator", "max_accuracy_drop")}
 
 
