@@ -72,10 +72,47 @@ class MonitoringConfig:
     numeric_skew: float = 0.25
 
 
+def _default_beam_profiles() -> Dict[str, List[str]]:
+    return {
+        "local": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        "dataflow": ["--runner=DataflowRunner", "--project=YOUR_PROJECT", "--region=us-central1",
+                     "--temp_location=gs://YOUR_BUCKET/tmp"],
+        "flink": ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
+                  "--environment_type=EXTERNAL", "--environment_config=localhost:50000"],
+        "spark": ["--runner=SparkRunner", "--spark_master_url=spark://spark-master:7077",
+                  "--environment_type=EXTERNAL", "--environment_config=localhost:50000"],
+    }
+
+
 @dataclass(frozen=True)
 class BeamConfig:
-    direct_running_mode: str = "in_memory"
-    direct_num_workers: int = 1
+    profile: str = "local"                # which of `profiles` the components' Beam jobs use
+    profiles: Dict[str, List[str]] = field(default_factory=_default_beam_profiles)
+
+
+@dataclass(frozen=True)
+class ResourceConfig:
+    cpu: str = ""                         # Kubernetes quantities, e.g. "2", "500m"
+    memory: str = ""                      # e.g. "4G", "512M"
+
+
+def _default_resources() -> Dict[str, ResourceConfig]:
+    return {"Transform": ResourceConfig(cpu="2", memory="4G"),
+            "Trainer": ResourceConfig(cpu="2", memory="4G"),
+            "Evaluator": ResourceConfig(cpu="2", memory="4G")}
+
+
+@dataclass(frozen=True)
+class KubeflowConfig:
+    image: str = "ghcr.io/your-org/tfx-kfp-pipeline:0.1.0"   # built by `make image`
+    images: Dict[str, str] = field(default_factory=dict)     # component id -> image override
+    resources: Dict[str, ResourceConfig] = field(default_factory=_default_resources)
+    pipeline_root: str = "minio://mlpipeline/penguins"      # where KFP writes artifacts
+    data_root: str = "/pipeline/data/penguins"               # default of the data_root parameter
+    serving_dir: str = "/pipeline/serving"                    # push destination seen by the pods
+    project_dir: str = "/pipeline"                            # where the image holds this project
+    beam_profile: str = "local"                               # Beam profile for the cluster
+    output: str = "kubeflow/pipeline.yaml"                    # compiled spec
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,7 @@ class Config:
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
 
     # Derived locations under output_root: pipeline root, ML Metadata, push destination.
     @property
@@ -103,9 +141,13 @@ class Config:
     def serving_dir(self) -> str:
         return os.path.join(self.output_root, "serving")
 
-    def beam_args(self) -> List[str]:
-        return [f"--direct_running_mode={self.beam.direct_running_mode}",
-                f"--direct_num_workers={self.beam.direct_num_workers}"]
+    def beam_args(self, profile: Optional[str] = None) -> List[str]:
+        """The Beam arguments of ``profile`` (default: ``beam.profile``)."""
+        name = profile or self.beam.profile
+        if name not in self.beam.profiles:
+            raise ConfigError(f"beam profile {name!r} is not defined (profiles: "
+                              f"{', '.join(self.beam.profiles)})")
+        return list(self.beam.profiles[name])
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,30 +158,40 @@ class Config:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
-_CHOICES = {("beam", "direct_running_mode"): ("in_memory", "multi_threading", "multi_processing"),
-            ("monitoring", "drift_policy"): ("record", "stop")}
+_CHOICES = {("monitoring", "drift_policy"): ("record", "stop")}
 _POSITIVE = {("data", "train_buckets"), ("data", "eval_buckets"), ("trainer", "train_steps"),
              ("trainer", "eval_steps"), ("trainer", "batch_size"), ("trainer", "learning_rate"),
-             ("beam", "direct_num_workers"), ("data", "window"),
+             ("data", "window"),
              ("monitoring", "categorical_drift"), ("monitoring", "numeric_drift"),
              ("monitoring", "categorical_skew"), ("monitoring", "numeric_skew")}
 _FRACTION = {("evaluator", "min_accuracy"), ("evaluator", "max_accuracy_drop")}
 
 
-def _check_type(where: str, value: Any, hint: Any) -> Any:
+def _check_type(source: str, path: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the type ``hint``; ``path`` is the dotted setting name."""
+    where = f"{source}: {path}"
     origin = typing.get_origin(hint)
     if origin is typing.Union:  # Optional[X]
         if value is None:
             return None
         hint = [a for a in typing.get_args(hint) if a is not type(None)][0]
         origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value or {}, source, f"{path}.")
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: must be a mapping, got {value!r}")
+        _, item = typing.get_args(hint)
+        return {str(k): _check_type(source, f"{path}.{k}", v, item) for k, v in value.items()}
     if origin in (list, List):
         if not isinstance(value, list):
             raise ConfigError(f"{where}: must be a list, got {value!r}")
         (item,) = typing.get_args(hint)
-        return [_check_type(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+        return [_check_type(source, f"{path}[{i}]", v, item) for i, v in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # YAML reads `cpu: 2` as a number; a quantity is text
     if hint in (int, float, str) and (not isinstance(value, hint) or isinstance(value, bool)):
         raise ConfigError(f"{where}: must be {hint.__name__}, got {value!r}")
     return value
@@ -154,14 +206,8 @@ def _build(cls: type, raw: Dict[str, Any], source: str, prefix: str = "") -> Any
     if unknown:
         raise ConfigError(f"{source}: unknown setting '{prefix}{unknown[0]}' "
                           f"(known: {', '.join(prefix + n for n in names)})")
-    values = {}
-    for name, value in raw.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value or {}, source, f"{prefix}{name}.")
-        else:
-            values[name] = _check_type(f"{source}: {prefix}{name}", value, hint)
-    return cls(**values)
+    return cls(**{name: _check_type(source, f"{prefix}{name}", value, hints[name])
+                  for name, value in raw.items()})
 
 
 def _get(cfg: Config, path: tuple) -> Any:
@@ -189,6 +235,10 @@ def _validate(cfg: Config, source: str) -> None:
     if not NAME_PATTERN.match(cfg.pipeline_name):
         raise ConfigError(f"{source}: pipeline_name: {cfg.pipeline_name!r} is not a valid Kubeflow name "
                           "(lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)")
+    for name, path in (("beam.profile", cfg.beam.profile), ("kubeflow.beam_profile", cfg.kubeflow.beam_profile)):
+        if path not in cfg.beam.profiles:
+            raise ConfigError(f"{source}: {name}: {path!r} is not one of beam.profiles "
+                              f"({', '.join(cfg.beam.profiles)})")
     if any(p.count(".") < 1 for p in (cfg.transform.preprocessing_fn, cfg.trainer.run_fn)):
         raise ConfigError(f"{source}: transform.preprocessing_fn and trainer.run_fn must be dotted paths "
                           "like 'components.model.run_fn'")

@@ -39,7 +39,9 @@ def test_flags_override_the_file(tmp_path):
     ("evaluator: {min_accuracy: 1.5}\n", "evaluator.min_accuracy: must be between 0 and 1"),
     ("pipeline_name: My_Pipeline\n", "pipeline_name: 'My_Pipeline' is not a valid Kubeflow name"),
     ("data: {span_pattern: 'all/*.csv'}\n", "data.span_pattern: must contain {SPAN}"),
-    ("beam: {direct_running_mode: turbo}\n", "beam.direct_running_mode: must be one of"),
+    ("beam: {profile: turbo}\n", "beam.profile: 'turbo' is not one of beam.profiles"),
+    ("kubeflow: {resources: {Trainer: {gpu: 1}}}\n", "unknown setting 'kubeflow.resources.Trainer.gpu'"),
+    ("kubeflow: {images: {Trainer: [a]}}\n", "kubeflow.images.Trainer: must be str"),
     ("data: [1, 2]\n", "data: must be a mapping"),
     ("trainer: {train_steps: [\n", "not valid YAML"),
 ])
