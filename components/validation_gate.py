@@ -19,11 +19,20 @@ class DataValidationError(RuntimeError):
     """The data has schema anomalies; the message lists them on one line."""
 
 
+def _reason(reason: anomalies_pb2.AnomalyInfo.Reason) -> str:
+    # TFDV's short texts can mislead ("Column dropped" for a label missing in 2% of rows);
+    # the long one says what was expected and what was found.
+    short, long = reason.short_description, reason.description.strip()
+    if not (short and long) or long.startswith(short):
+        return long or short
+    return f"{short} ({long})"
+
+
 def describe(anomalies: anomalies_pb2.Anomalies) -> List[str]:
-    """'feature: short description' for each anomaly, sorted by feature."""
+    """'feature: short description (details)' for each anomaly, sorted by feature."""
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
-        reasons = "; ".join(r.short_description or r.description for r in info.reason)
+        reasons = "; ".join(dict.fromkeys(_reason(r) for r in info.reason))
         found.append(f"{feature}: {reasons or info.short_description}")
     if anomalies.HasField("dataset_anomaly_info"):
         reasons = "; ".join(r.short_description for r in anomalies.dataset_anomaly_info.reason)
