@@ -7,6 +7,7 @@ parameter (ignored by the stock executor) changes whenever the content does.
 from __future__ import annotations
 
 import hashlib
+from typing import Optional
 
 from tfx import types
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
@@ -29,7 +30,10 @@ class FingerprintedImportSchemaGen(ImportSchemaGen):
 
     SPEC_CLASS = _Spec
 
-    def __init__(self, schema_file: str):
-        spec = _Spec(schema_file=schema_file, schema_fingerprint=file_fingerprint(schema_file),
+    def __init__(self, schema_file: str, fingerprint_of: Optional[str] = None):
+        """``fingerprint_of``: the local copy of ``schema_file`` when that path is only valid
+        where the executor runs (inside the pipeline image)."""
+        spec = _Spec(schema_file=schema_file,
+                     schema_fingerprint=file_fingerprint(fingerprint_of or schema_file),
                      schema=types.Channel(type=standard_artifacts.Schema))
         super(ImportSchemaGen, self).__init__(spec=spec)

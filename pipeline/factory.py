@@ -1,10 +1,13 @@
 """The one pipeline factory. The local runner and the Kubeflow compiler both call it."""
 from __future__ import annotations
 
-from typing import List, Optional
+import dataclasses
+from dataclasses import dataclass
+from typing import List, Optional, Union
 
-from tfx.components import FileBasedExampleGen, StatisticsGen, Trainer, Transform
+from tfx.components import FileBasedExampleGen, StatisticsGen, Transform
 from tfx.dsl.components.base import executor_spec
+from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 
@@ -13,6 +16,7 @@ from components.evaluator import BaselineAwareEvaluator
 from components.pusher import VersionedPusher
 from components.schema_import import FingerprintedImportSchemaGen
 from components.serving_baseline import ServingBaseline
+from components.trainer import StepsTrainer
 from components.validation_gate import GatedExampleValidator
 from pipeline import eval_config
 from pipeline.config import Config
@@ -23,30 +27,60 @@ COMPONENT_IDS = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleVa
                  "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher"]
 
 
-def create_pipeline(cfg: Config, span: int, *, serving_state: str = "",
-                    metadata_connection_config=None,
-                    beam_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
-    """Builds the pipeline for one data span.
+@dataclass(frozen=True)
+class Target:
+    """Where one orchestrator's pipeline reads and writes. Everything else comes from config.
 
-    ``serving_state`` is what the caller saw in the push destination; it keys the
-    ServingBaseline cache so a new push is never answered from a stale cache.
+    ``data_root`` and ``train_steps`` may be Kubeflow runtime parameters. ``span`` None means
+    the latest span at run time (resolved by the ExampleGen driver locally, by our executor
+    on Kubeflow).
     """
+    data_root: Union[str, data_types.RuntimeParameter]
+    schema_file: str                 # the path ImportSchemaGen's executor reads
+    pipeline_root: str
+    serving_dir: str
+    train_steps: Union[int, data_types.RuntimeParameter]
+    beam_args: List[str]
+    span: Optional[int] = None
+
+
+def local_target(cfg: Config, span: Optional[int]) -> Target:
+    """Everything on this machine, under ``cfg.output_root``."""
+    return Target(data_root=cfg.data.root, schema_file=cfg.schema, pipeline_root=cfg.pipeline_root,
+                  serving_dir=cfg.serving_dir, train_steps=cfg.trainer.train_steps,
+                  beam_args=cfg.beam_args(), span=span)
+
+
+def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional[Target] = None,
+                    serving_state: str = "", metadata_connection_config=None,
+                    beam_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
+    """Builds the pipeline; by default for a local run on ``span``.
+
+    ``target`` says where data and outputs live (see ``local_target``; the Kubeflow compiler
+    passes its own). ``serving_state`` is what the caller saw in the push destination; it keys
+    the ServingBaseline cache so a new push is never answered from a stale cache.
+    """
+    target = target or local_target(cfg, span)
+    if beam_args is not None:
+        target = dataclasses.replace(target, beam_args=beam_args)
     code = code_fingerprint()
     example_gen = FileBasedExampleGen(
-        input_base=cfg.data.root,
+        input_base=target.data_root,
         input_config=example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=cfg.data.span_pattern)]),
         output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
             example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=cfg.data.train_buckets),
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=cfg.data.eval_buckets)])),
-        range_config=range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
-            start_span_number=span, end_span_number=span)),
+        range_config=None if target.span is None else range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=target.span,
+                                                      end_span_number=target.span)),
         custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
     ).with_id("CsvExampleGen")
     examples = example_gen.outputs["examples"]
 
     statistics_gen = StatisticsGen(examples=examples)
-    schema_gen = FingerprintedImportSchemaGen(schema_file=cfg.schema).with_id("ImportSchemaGen")
+    schema_gen = FingerprintedImportSchemaGen(
+        schema_file=target.schema_file, fingerprint_of=cfg.schema).with_id("ImportSchemaGen")
     schema = schema_gen.outputs["schema"]
     validator = GatedExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema).with_id("ExampleValidator")
@@ -57,19 +91,19 @@ def create_pipeline(cfg: Config, span: int, *, serving_state: str = "",
                        "code_fingerprint": code})
     transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform
 
-    trainer = Trainer(
+    trainer = StepsTrainer(
         run_fn=cfg.trainer.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
-        train_args=trainer_pb2.TrainArgs(num_steps=cfg.trainer.train_steps),
+        train_steps=target.train_steps,
         eval_args=trainer_pb2.EvalArgs(num_steps=cfg.trainer.eval_steps),
         custom_config={"label": cfg.data.label, "batch_size": cfg.trainer.batch_size,
                        "hidden_units": cfg.trainer.hidden_units,
                        "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed,
-                       "code_fingerprint": code})
+                       "code_fingerprint": code}).with_id("Trainer")
 
-    baseline = ServingBaseline(serving_dir=cfg.serving_dir, serving_state=serving_state)
+    baseline = ServingBaseline(serving_dir=target.serving_dir, serving_state=serving_state)
     evaluator = BaselineAwareEvaluator(
         examples=examples, model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
@@ -77,14 +111,14 @@ def create_pipeline(cfg: Config, span: int, *, serving_state: str = "",
     pusher = VersionedPusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=cfg.serving_dir)),
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=target.serving_dir)),
     ).with_id("Pusher")
 
     components = [example_gen, statistics_gen, schema_gen, validator, transform, trainer,
                   baseline, evaluator, pusher]
     assert [c.id for c in components] == COMPONENT_IDS
     return tfx_pipeline.Pipeline(
-        pipeline_name=cfg.pipeline_name, pipeline_root=cfg.pipeline_root,
+        pipeline_name=cfg.pipeline_name, pipeline_root=target.pipeline_root,
         components=components, enable_cache=True,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_args if beam_args is not None else cfg.beam_args())
+        beam_pipeline_args=target.beam_args)
