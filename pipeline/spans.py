@@ -11,7 +11,8 @@ class SpanError(ValueError):
     """No usable span; the message names the data folder and the pattern."""
 
 
-def _check_pattern(pattern: str) -> None:
+def check_pattern(pattern: str) -> None:
+    """A span pattern must stay below the data root: no absolute path, no '..' part."""
     if os.path.isabs(pattern) or ".." in pattern.split("/"):
         raise SpanError(f"span pattern {pattern!r} must stay inside the data root "
                         "(no absolute path, no '..')")
@@ -19,7 +20,7 @@ def _check_pattern(pattern: str) -> None:
 
 def available_spans(root: str, pattern: str) -> Dict[int, List[str]]:
     """{span number: sorted files} for every span folder under ``root``."""
-    _check_pattern(pattern)
+    check_pattern(pattern)
     before, _, after = pattern.partition("{SPAN}")
     regex = re.compile(re.escape(before) + r"(\d+)" + re.escape(after).replace(r"\*", "[^/]*"))
     spans: Dict[int, List[str]] = {}
