@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from pipeline import spans
+
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "config.yaml")
 
@@ -232,6 +234,10 @@ def _validate(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: data.span: must be a span number >= 0, got {cfg.data.span}")
     if "{SPAN}" not in cfg.data.span_pattern:
         raise ConfigError(f"{source}: data.span_pattern: must contain {{SPAN}}, got {cfg.data.span_pattern!r}")
+    try:  # every command loads the config, so no path can read outside the data root
+        spans.check_pattern(cfg.data.span_pattern)
+    except spans.SpanError as e:
+        raise ConfigError(f"{source}: data.span_pattern: {e}") from None
     if not NAME_PATTERN.match(cfg.pipeline_name):
         raise ConfigError(f"{source}: pipeline_name: {cfg.pipeline_name!r} is not a valid Kubeflow name "
                           "(lowercase letters, digits and '-', at most 63, starting and ending alphanumeric)")
