@@ -51,24 +51,34 @@ def main(verbose: bool) -> None:
 @click.option("--output-root", type=click.Path(),
               help="Where the pipeline root, ML Metadata and pushed models go.")
 @click.option("--train-steps", type=int, help="Overrides trainer.train_steps.")
+@click.option("--wait", is_flag=True,
+              help="If another run is using the output root, wait for it instead of refusing.")
 def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
-        output_root: Optional[str], train_steps: Optional[int]) -> None:
+        output_root: Optional[str], train_steps: Optional[int], wait: bool) -> None:
     """Run the whole pipeline locally under Apache Beam."""
     cfg = _load(config_path, {"data.root": _abspath(data), "data.span": span,
                               "output_root": _abspath(output_root),
                               "trainer.train_steps": train_steps})
-    from pipeline import runner, spans  # heavy imports (TensorFlow) only when running
+    from pipeline import lock, preflight, spans
 
-    try:
+    try:  # settings that only fail against the schema or the disk fail now, not mid-run
+        preflight.check(cfg)
         chosen = spans.resolve_span(cfg.data.root, cfg.data.span_pattern, cfg.data.span)
-    except spans.SpanError as e:
+    except (preflight.PreflightError, spans.SpanError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"Running {cfg.pipeline_name} on span {chosen} of {cfg.data.root}")
-    click.echo(f"Output root: {cfg.output_root}")
-    result = runner.run(cfg, chosen)
-    click.echo("")
-    for line in runner.summary_lines(result):
-        click.echo(line)
+    try:
+        with lock.output_root_lock(cfg.output_root, wait=wait, on_wait=lambda pid: click.echo(
+                f"Waiting for the run using {cfg.output_root} (pid {pid}) to end ...")):
+            from pipeline import runner  # heavy imports (TensorFlow) only when running
+
+            click.echo(f"Running {cfg.pipeline_name} on span {chosen} of {cfg.data.root}")
+            click.echo(f"Output root: {cfg.output_root}")
+            result = runner.run(cfg, chosen)
+            click.echo("")
+            for line in runner.summary_lines(result):
+                click.echo(line)
+    except lock.LockBusy as e:
+        raise click.ClickException(str(e)) from None
     if not result.ok:
         sys.exit(1)
 

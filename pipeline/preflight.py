@@ -1,0 +1,68 @@
+"""Checks made before any component runs: settings against the schema, paths, the output root.
+
+``config.load`` validates each setting on its own. These checks need the file system or the
+schema file, and a run that fails them would otherwise fail minutes later inside Transform
+or the Evaluator (a label that is not a column) or after training (an output root that
+cannot be written). Each failure is one line naming the setting.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import List
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from pipeline.config import Config
+
+
+class PreflightError(ValueError):
+    """A setting cannot work with this schema or file system; the message names it."""
+
+
+def schema_features(schema_path: str) -> List[str]:
+    """The feature names of a text-proto schema."""
+    try:
+        with open(schema_path, encoding="utf-8") as f:
+            schema = text_format.Parse(f.read(), schema_pb2.Schema())
+    except FileNotFoundError:
+        raise PreflightError(f"schema: {schema_path}: file not found") from None
+    except (text_format.ParseError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise PreflightError(f"schema: {schema_path}: not a valid schema ({first})") from None
+    return [f.name for f in schema.feature]
+
+
+def check_columns(cfg: Config) -> None:
+    """The label, excluded features and slices must be columns the schema declares."""
+    features = schema_features(cfg.schema)
+    known = ", ".join(features)
+    if cfg.data.label not in features:
+        raise PreflightError(f"data.label: {cfg.data.label!r} is not a column of the schema "
+                             f"{cfg.schema} (columns: {known})")
+    for setting, names in (("data.exclude_features", cfg.data.exclude_features),
+                           ("evaluator.slices", cfg.evaluator.slices)):
+        for name in names:
+            if name not in features:
+                raise PreflightError(f"{setting}: {name!r} is not a column of the schema "
+                                     f"{cfg.schema} (columns: {known})")
+    if cfg.data.label in cfg.data.exclude_features:
+        raise PreflightError(f"data.exclude_features: the label {cfg.data.label!r} cannot be excluded")
+
+
+
+def check_output_root(output_root: str) -> None:
+    """Creates the output root and a file in it, so an unwritable root fails now."""
+    try:
+        os.makedirs(output_root, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_root, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise PreflightError(f"output_root: {output_root} cannot be written ({e.strerror or e})") from None
+
+
+def check(cfg: Config) -> None:
+    """Every check above, cheapest first; the output root last since it creates folders."""
+    check_columns(cfg)
+    check_output_root(cfg.output_root)
