@@ -5,17 +5,18 @@ import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional, Union
 
-from tfx.components import FileBasedExampleGen, StatisticsGen, Transform
-from tfx.dsl.components.base import executor_spec
+from tfx.components import StatisticsGen, Transform
 from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 
-from components import csv_example_gen
+from components import drift
+from components.drift_check import DriftCheck
 from components.evaluator import BaselineAwareEvaluator
 from components.pusher import VersionedPusher
 from components.schema_import import FingerprintedImportSchemaGen
 from components.serving_baseline import ServingBaseline
+from components.span_window import WindowedCsvExampleGen
 from components.trainer import StepsTrainer
 from components.validation_gate import GatedExampleValidator
 from pipeline import eval_config
@@ -24,7 +25,7 @@ from pipeline.lineage import code_fingerprint
 
 # The order in which components run; the runner's summary follows it.
 COMPONENT_IDS = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                 "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher"]
+                 "DriftCheck", "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
     if beam_args is not None:
         target = dataclasses.replace(target, beam_args=beam_args)
     code = code_fingerprint()
-    example_gen = FileBasedExampleGen(
+    example_gen = WindowedCsvExampleGen(
+        span_pattern=cfg.data.span_pattern, window=cfg.data.window,
         input_base=target.data_root,
         input_config=example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=cfg.data.span_pattern)]),
@@ -74,7 +76,6 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         range_config=None if target.span is None else range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=target.span,
                                                       end_span_number=target.span)),
-        custom_executor_spec=executor_spec.BeamExecutorSpec(csv_example_gen.Executor),
     ).with_id("CsvExampleGen")
     examples = example_gen.outputs["examples"]
 
@@ -84,12 +85,24 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
     schema = schema_gen.outputs["schema"]
     validator = GatedExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema).with_id("ExampleValidator")
+    # Drift from the previous span: recorded, or a stop with monitoring.drift_policy: stop.
+    drift_check = DriftCheck(
+        examples=examples, statistics=statistics_gen.outputs["statistics"], schema=schema,
+        data_root=target.data_root, span_pattern=cfg.data.span_pattern,
+        thresholds=drift.Thresholds(
+            categorical_drift=cfg.monitoring.categorical_drift,
+            numeric_drift=cfg.monitoring.numeric_drift,
+            categorical_skew=cfg.monitoring.categorical_skew,
+            numeric_skew=cfg.monitoring.numeric_skew),
+        skip_features=cfg.data.exclude_features, policy=cfg.monitoring.drift_policy,
+    ).with_id("DriftCheck")
 
     transform = Transform(
         examples=examples, schema=schema, preprocessing_fn=cfg.transform.preprocessing_fn,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
                        "code_fingerprint": code})
     transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform
+    transform.add_upstream_node(drift_check)
 
     trainer = StepsTrainer(
         run_fn=cfg.trainer.run_fn,
@@ -114,8 +127,8 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=target.serving_dir)),
     ).with_id("Pusher")
 
-    components = [example_gen, statistics_gen, schema_gen, validator, transform, trainer,
-                  baseline, evaluator, pusher]
+    components = [example_gen, statistics_gen, schema_gen, validator, drift_check, transform,
+                  trainer, baseline, evaluator, pusher]
     assert [c.id for c in components] == COMPONENT_IDS
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.pipeline_name, pipeline_root=target.pipeline_root,
