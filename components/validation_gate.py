@@ -28,16 +28,21 @@ def _reason(reason: anomalies_pb2.AnomalyInfo.Reason) -> str:
     return f"{short} ({long})"
 
 
-def describe(anomalies: anomalies_pb2.Anomalies) -> List[str]:
-    """'feature: short description (details)' for each anomaly, sorted by feature."""
-    found = []
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-        reasons = "; ".join(dict.fromkeys(_reason(r) for r in info.reason))
-        found.append(f"{feature}: {reasons or info.short_description}")
-    if anomalies.HasField("dataset_anomaly_info"):
-        reasons = "; ".join(r.short_description for r in anomalies.dataset_anomaly_info.reason)
-        found.append(f"<dataset>: {reasons}")
-    return found
+def describe(*anomalies: anomalies_pb2.Anomalies) -> List[str]:
+    """'feature: short description (details)' for each anomalous feature, sorted by feature.
+
+    Several results (one per split) merge per feature: the same bad column in train and
+    eval is one entry, with every distinct reason once.
+    """
+    reasons: Dict[str, Dict[str, None]] = {}
+    for result in anomalies:
+        for feature, info in result.anomaly_info.items():
+            found = [_reason(r) for r in info.reason] or [info.short_description]
+            reasons.setdefault(feature, {}).update(dict.fromkeys(found))
+        if result.HasField("dataset_anomaly_info"):
+            found = [r.short_description for r in result.dataset_anomaly_info.reason]
+            reasons.setdefault("<dataset>", {}).update(dict.fromkeys(found))
+    return [f"{feature}: {'; '.join(reasons[feature])}" for feature in sorted(reasons)]
 
 
 class Executor(stock.Executor):
@@ -45,16 +50,16 @@ class Executor(stock.Executor):
 
     def _Validate(self, inputs: Dict[str, Any], outputs: Dict[str, Any]) -> anomalies_pb2.Anomalies:
         anomalies = super()._Validate(inputs, outputs)
-        self._found.extend(describe(anomalies))
+        self._found.append(anomalies)
         return anomalies
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]):
-        self._found: List[str] = []
+        self._found: List[anomalies_pb2.Anomalies] = []
         result = super().Do(input_dict, output_dict, exec_properties)
-        if self._found:
-            unique = list(dict.fromkeys(self._found))
-            raise DataValidationError("data does not match the schema: " + " | ".join(unique))
+        found = describe(*self._found)
+        if found:
+            raise DataValidationError("data does not match the schema: " + " | ".join(found))
         return result
 
 
