@@ -167,3 +167,29 @@ def write_report(result: MonitorResult, path: str) -> List[str]:
 def default_report_path(cfg: Config) -> str:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return os.path.join(cfg.output_root, "monitoring", f"monitor-{stamp}.json")
+
+
+def run_drift_lines(nodes: Dict[str, Any]) -> List[str]:
+    """The run summary's drift line(s), from DriftCheck's drift.json (none if it did not run)."""
+    from components.drift_check import load_report
+
+    node = nodes.get("DriftCheck")
+    outputs = node.outputs.get("drift", []) if node else []
+    if not outputs:
+        return []
+    try:
+        report = load_report(outputs[0].uri)
+    except (OSError, ValueError):
+        return []
+    if not report["previous_spans"]:
+        return ["  Drift: not measured (no previous span)"]
+    against = ",".join(map(str, report["previous_spans"]))
+    above = [d for d in report["distances"] if d["exceeded"]]
+    if not above:
+        worst = max(report["distances"], key=lambda d: d["value"] / d["threshold"], default=None)
+        detail = f"; largest {worst['feature']} {worst['value']:.3f} (threshold " \
+                 f"{worst['threshold']})" if worst else ""
+        return [f"  Drift vs span {against}: none above thresholds{detail}"]
+    listed = ", ".join(f"{d['feature']} {d['measure']} {d['value']:.3f} > {d['threshold']}"
+                       for d in above)
+    return [f"  Drift vs span {against}: {listed} (policy: {report['policy']})"]
