@@ -1,9 +1,8 @@
 """Report: the reviewer's HTML page and Markdown summary, as the pipeline's last step.
 
-The outputs are typed ``system.HTML`` and ``system.Markdown``: TFX's Kubeflow V2 compiler
-uses a custom artifact's TYPE_NAME as its schema title, and those are the titles the
-Kubeflow Pipelines UI renders as a page and as text. Like a KFP ``Output[HTML]``, the
-artifact's URI is the file itself, not a folder.
+The outputs are typed ``system.HTML`` and ``system.Markdown`` (see the ``system`` module):
+the titles the Kubeflow Pipelines UI renders as a page and as text. Like a KFP
+``Output[HTML]``, the artifact's URI is the file itself, not a folder.
 
 Only build-time, stable values are execution parameters (config hash, label), so a rerun
 with nothing changed is still fully cached. The code version, user and host are read
@@ -19,21 +18,13 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.drift_check import DriftReport
 from components.report import model, render
+from system import HTML, Markdown
 
 COMPONENT_ID = "Report"
 HTML_KEY = "html"
 MARKDOWN_KEY = "markdown"
-
-
-class HTML(types.Artifact):
-    """A self-contained HTML page; the URI is the file."""
-    TYPE_NAME = "system.HTML"
-
-
-class Markdown(types.Artifact):
-    """A Markdown document; the URI is the file."""
-    TYPE_NAME = "system.Markdown"
 
 
 INPUT_TYPES = {
@@ -55,7 +46,9 @@ class ReportSpec(types.ComponentSpec):
         "label": ExecutionParameter(type=str),
         "config_digest": ExecutionParameter(type=str),
     }
-    INPUTS = {key: ChannelParameter(type=kind) for key, kind in INPUT_TYPES.items()}
+    INPUTS = {**{key: ChannelParameter(type=kind) for key, kind in INPUT_TYPES.items()},
+              # DriftCheck's drift.json; optional so a pipeline without DriftCheck still reports.
+              "drift": ChannelParameter(type=DriftReport, optional=True)}
     OUTPUTS = {HTML_KEY: ChannelParameter(type=HTML), MARKDOWN_KEY: ChannelParameter(type=Markdown)}
 
 
@@ -76,7 +69,7 @@ class Executor(base_executor.BaseExecutor):
                                 label=exec_properties["label"],
                                 config_digest=exec_properties["config_digest"],
                                 code=code, user=user, host=host)
-        for key in INPUT_TYPES:
+        for key in [*INPUT_TYPES, "drift"]:
             artifacts = input_dict.get(key) or []
             setattr(sources, key, artifacts[0].mlmd_artifact if artifacts else None)
         report = model.build(sources, title=exec_properties["title"])

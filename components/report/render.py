@@ -229,9 +229,9 @@ def data_section(data: Data) -> Safe:
 
 
 def lineage_section(report: Report) -> Safe:
-    rows = [([tag("th", what, scope="row"), tag("code", value)], None)
+    rows = [tag("tr", tag("th", what, scope="row"), tag("td", tag("code", value)))
             for what, value in report.lineage.rows]
-    body = tag("table", tag("tbody", [tag("tr", cells) for cells, _ in rows]), class_="lineage")
+    body = tag("table", tag("tbody", rows), class_="lineage")
     return tag("section", tag("h2", "4. Lineage"), body, id="lineage")
 
 
@@ -266,6 +266,7 @@ tr.few td { background: var(--warn-bg); }
 .badge.warn { background: var(--warn-bg); color: var(--warn); border: 1px solid var(--warn); }
 svg.bars rect { fill: #4a78b5; }
 table.features td:nth-child(4) { font-size: 13px; color: #333; }
+table.features td:first-child code { overflow-wrap: normal; white-space: nowrap; }
 table.confusion { width: auto; }
 table.confusion td { text-align: right; min-width: 90px; }
 table.confusion .cell { display: block; padding: 2px 6px; border-radius: 3px;
