@@ -42,7 +42,8 @@ PREVIOUS_SPANS = "previous_spans"
 
 class DriftReport(types.Artifact):
     """drift.json: distances between this run's training data and the previous span's."""
-    TYPE_NAME = "tfxkfp.DriftReport"  # Kubeflow V2 needs "<namespace>.<Name>" for custom types
+    # Kubeflow V2 titles a custom type "<module>.<Class>" and imports it back from that title.
+    TYPE_NAME = "components.DriftReport"
 
 
 class DriftError(RuntimeError):

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines v2: compile the one pipeline, replay the compiled spec, submit it."""

@@ -1,0 +1,126 @@
+"""The Kubeflow commands: ``compile``, ``replay`` and ``submit``."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import click
+
+from pipeline import config as config_lib
+
+
+def _config(config_path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> config_lib.Config:
+    try:
+        return config_lib.load(config_path, overrides)
+    except config_lib.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _params(pairs: Tuple[str, ...]) -> Dict[str, str]:
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.ClickException(f"--param {pair!r}: expected name=value")
+        values[name] = value
+    return values
+
+
+_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                              help="Config file (default: config.yaml in the project).")
+
+
+@click.command("compile")
+@_config_option
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Where to write the spec (default: kubeflow.output).")
+@click.option("--image", help="Default image for every component (default: kubeflow.image).")
+@click.option("--pipeline-root", help="gs://, s3:// or minio:// root (default: kubeflow.pipeline_root).")
+@click.option("--beam-profile", help="Beam profile for the components (default: kubeflow.beam_profile).")
+@click.option("--span", type=int, help="Train on this span (default: the latest span at run time).")
+def compile_command(config_path: Optional[str], output: Optional[str], image: Optional[str],
+                    pipeline_root: Optional[str], beam_profile: Optional[str],
+                    span: Optional[int]) -> None:
+    """Compile the pipeline to a KFP v2 PipelineSpec (YAML) for open-source Kubeflow."""
+    cfg = _config(config_path)
+    from kubeflow import compile as compiler
+
+    start = time.monotonic()
+    try:
+        spec = compiler.build_spec(cfg, image=image, pipeline_root=pipeline_root, span=span,
+                                   beam_profile=beam_profile)
+    except compiler.CompileError as e:
+        raise click.ClickException(str(e)) from None
+    path = output or os.path.join(compiler.PROJECT_ROOT, cfg.kubeflow.output)
+    compiler.write(spec, path)
+    params = ", ".join(sorted(spec.root.input_definitions.parameters))
+    click.echo(f"Wrote {path}: {len(spec.root.dag.tasks)} tasks, parameters: {params} "
+               f"({time.monotonic() - start:.1f}s)")
+
+
+@click.command("replay")
+@_config_option
+@click.argument("spec_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--root", type=click.Path(file_okay=False),
+              help="Local pipeline root for the replay (default: <output_root>/replay).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Runtime parameter, e.g. data_root=data/penguins (repeatable).")
+def replay_command(config_path: Optional[str], spec_path: str, root: Optional[str],
+                   params: Tuple[str, ...]) -> None:
+    """Run a compiled spec on this machine, task by task, as the KFP launcher would."""
+    cfg = _config(config_path)
+    from kubeflow import compile as compiler
+    from kubeflow import replay as replayer
+
+    root = os.path.abspath(root or os.path.join(cfg.output_root, "replay"))
+    values: Dict[str, Any] = _params(params)
+    if "data_root" in values:
+        values["data_root"] = os.path.abspath(values["data_root"])
+    # The pods see the project and the push destination at these paths; here they are folders.
+    mounts = {cfg.kubeflow.project_dir: compiler.PROJECT_ROOT,
+              cfg.kubeflow.serving_dir: os.path.join(root, "serving")}
+    try:
+        spec = compiler.load(spec_path)
+        values.setdefault("data_root", _mounted(spec, cfg, mounts))
+        click.echo(f"Replaying {spec_path} under {root}")
+        result = replayer.replay(spec, root, parameters=values, mounts=mounts, echo=click.echo)
+    except (compiler.CompileError, replayer.ReplayError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo("")
+    for line in replay_summary(result):
+        click.echo(line)
+    if result.failed or len(result.tasks) < len(result.order):
+        sys.exit(1)
+
+
+def _mounted(spec, cfg: config_lib.Config, mounts: Dict[str, str]) -> str:
+    """The data_root default as seen through the mounts (the image's copy of the data)."""
+    from kubeflow import replay as replayer
+
+    default = replayer.pipeline_parameters(spec, {}).get("data_root", cfg.data.root)
+    return replayer._mount(default, mounts)  # noqa: SLF001
+
+
+def replay_summary(result) -> list:
+    lines = [f"Replay {result.run_id}: " + ("FAILED at " + result.failed.name if result.failed
+                                            else "all tasks succeeded")]
+    for name in result.order:
+        task = result.tasks.get(name)
+        status = "not run" if task is None else ("ok" if task.ok else f"exit {task.returncode}")
+        seconds = f"{task.seconds:6.1f}s" if task else "      -"
+        lines.append(f"  {name:<18}{status:<10}{seconds}")
+    if "Pusher" in result.tasks and result.tasks["Pusher"].ok:
+        metadata = result.artifact("Pusher", "pushed_model").get("metadata", {})
+        if metadata.get("pushed"):
+            lines.append(f"  Model: blessed, pushed as version {metadata.get('pushed_version')} "
+                         f"to {metadata.get('pushed_destination')}")
+        else:
+            lines.append("  Model: not pushed")
+    return lines
+
+
+def register(group: click.Group) -> None:
+    group.add_command(compile_command)
+    group.add_command(replay_command)
