@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lock clean
+.PHONY: run test lock clean chromium
 
 $(STAMP): requirements.lock setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(STAMP): requirements.lock setup.py
 run: $(STAMP)
 	$(PY) -m pipeline run
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest
+
+# The reviewer report's browser tests open it in headless Chromium (Debian's package;
+# CI runs as root on a fresh Debian 12). Installed once, skipped when present.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 # Re-resolve the lock from requirements.in (needs uv: pip install uv). Not part of setup.
 lock:

@@ -1,0 +1,52 @@
+"""The rendered report in a real browser (headless Chromium), with the network blocked:
+hostile strings from data show as text and run nothing."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from components.report import render
+from tests.browser import Chromium, chromium_binary
+from tests.components.report_fixtures import artifact, write_anomalies, write_statistics
+from tests.components.test_report_model import BISCOE, HOSTILE, OVERALL, build
+from tests.conftest import ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if chromium_binary() is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
+    with Chromium() as b:
+        yield b
+
+
+def local_only(urls):
+    return [u for u in urls if not u.startswith(("file://", "data:"))]
+
+
+def test_hostile_strings_show_as_text_and_run_nothing(browser, tmp_path):
+    hostile_feature = '<img src=x onerror="alert(2)">'
+    write_statistics(str(tmp_path / "stats"), {hostile_feature: [(HOSTILE, 30), ("Biscoe", 9)]})
+    write_anomalies(str(tmp_path / "anomalies"), {HOSTILE: f"unexpected value {HOSTILE}"})
+    hostile_slice = (("island", HOSTILE),)
+    report = build(tmp_path, {OVERALL: (0.95, None), hostile_slice: (0.5, None),
+                              BISCOE: (1.0, None)}, blessed=0, counts={hostile_slice: 30},
+                   statistics=artifact(str(tmp_path / "stats")),
+                   anomalies=artifact(str(tmp_path / "anomalies")))
+    page = os.path.join(ARTIFACTS, "report_hostile.html")
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(render.to_html(report))
+    browser.open(page)
+    text = browser.evaluate("document.body.innerText")
+    assert f"island = {HOSTILE}" in text          # the slice key, as text
+    assert hostile_feature in text                  # the feature name
+    assert f"unexpected value {HOSTILE}" in text    # the anomaly description
+    assert browser.evaluate("document.scripts.length") == 0
+    assert browser.evaluate("document.images.length") == 0
+    assert browser.evaluate("document.querySelectorAll('[onerror]').length") == 0
+    assert browser.log.dialogs == []
+    assert browser.log.errors == []
+    assert local_only(browser.log.requests) == []
+    assert browser.log.requests == ["file://" + page]
