@@ -14,6 +14,7 @@ from components import drift
 from components.drift_check import DriftCheck
 from components.evaluator import BaselineAwareEvaluator
 from components.pusher import VersionedPusher
+from components.report.component import Report
 from components.schema_import import FingerprintedImportSchemaGen
 from components.serving_baseline import ServingBaseline
 from components.span_window import WindowedCsvExampleGen
@@ -25,7 +26,8 @@ from pipeline.lineage import code_fingerprint
 
 # The order in which components run; the runner's summary follows it.
 COMPONENT_IDS = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                 "DriftCheck", "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher"]
+                 "DriftCheck", "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher",
+                 "Report"]
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,19 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=target.serving_dir)),
     ).with_id("Pusher")
 
+    # The reviewer's report; only stable, build-time values as parameters, so a rerun with
+    # nothing changed stays fully cached (it reads code version, user and host itself).
+    report = Report(
+        title=f"{cfg.pipeline_name}: model review", label=cfg.data.label,
+        config_digest=cfg.digest(), examples=examples,
+        statistics=statistics_gen.outputs["statistics"], anomalies=validator.outputs["anomalies"],
+        schema=schema, drift=drift_check.outputs["drift"], model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["baseline_model"],
+        evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"]).with_id("Report")
+
     components = [example_gen, statistics_gen, schema_gen, validator, drift_check, transform,
-                  trainer, baseline, evaluator, pusher]
+                  trainer, baseline, evaluator, pusher, report]
     assert [c.id for c in components] == COMPONENT_IDS
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.pipeline_name, pipeline_root=target.pipeline_root,
