@@ -20,8 +20,9 @@ def report_lines(cfg: config_lib.Config, run_id: str) -> List[str]:
 
     try:
         html_path, md_path, _ = report_sources.write_report(cfg, run_id)
-    except (report_sources.RunNotFound, FileNotFoundError) as e:
-        return [f"  Report: not written ({e})"]
+    except Exception as e:  # the run's own outcome must still show, whatever the report hit
+        first = (str(e).strip().splitlines() or [""])[0]
+        return [f"  Report: not written ({type(e).__name__}: {first})"]
     return [f"  Report: {_relative(html_path)}", f"  Summary: {_relative(md_path)}"]
 
 

@@ -78,7 +78,11 @@ def previous_statistics(store: metadata_store.MetadataStore, span: Optional[int]
     for examples in sorted(earlier, key=lambda a: (model.prop(a, "span"), a.id), reverse=True):
         readers = [e.execution_id for e in store.get_events_by_artifact_ids([examples.id])
                    if e.type == metadata_store_pb2.Event.INPUT]
-        outputs = [e.artifact_id for e in store.get_events_by_execution_ids(readers)
+        # StatisticsGen's, not Transform's pre/post-transform statistics (same artifact type).
+        stats_gens = [x.id for x in store.get_executions_by_id(readers)
+                      if store.get_execution_types_by_id([x.type_id])[0].name.endswith(
+                          "StatisticsGen")]
+        outputs = [e.artifact_id for e in store.get_events_by_execution_ids(stats_gens)
                    if e.type == metadata_store_pb2.Event.OUTPUT]
         stats = [a for a in store.get_artifacts_by_id(outputs)
                  if store.get_artifact_types_by_id([a.type_id])[0].name == "ExampleStatistics"]
@@ -105,6 +109,8 @@ def sources_for_run(store: metadata_store.MetadataStore, run_id: str,
     sources.pushed_model = _one(nodes, "Pusher", "pushed_model")
     sources.stopped = stopped_reason(nodes, sources)
     if sources.drift is None:  # DriftCheck did not run: compare with MLMD's previous span
+        sources.drift_thresholds = (cfg.monitoring.categorical_drift, cfg.monitoring.numeric_drift)
+        sources.drift_skip = list(cfg.data.exclude_features)
         sources.previous_statistics, sources.previous_span = previous_statistics(
             store, model.prop(sources.examples, "span"))
 

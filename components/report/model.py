@@ -13,7 +13,7 @@ import os
 import socket
 import subprocess
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -26,6 +26,10 @@ Artifact = metadata_store_pb2.Artifact
 MIN_SLICE_EXAMPLES = 20
 OVERALL = "Overall"
 HISTOGRAM_BUCKETS = 10
+MEASURE_NAMES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
+                 anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon",
+                 anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE:
+                     "normalized absolute difference"}
 TOP_VALUES = 6
 
 
@@ -105,6 +109,9 @@ class Sources:
     drift: Optional[Artifact] = None                 # DriftCheck's output (drift.json)
     previous_statistics: Optional[Artifact] = None   # the previous span's, if known
     previous_span: Optional[int] = None
+    # (categorical, numeric) drift thresholds and features to leave out, for that comparison
+    drift_thresholds: Optional[Tuple[float, float]] = None
+    drift_skip: List[str] = field(default_factory=list)
     stopped: Optional[str] = None                    # "<node>: <error>" when the run failed
     notes: List[str] = field(default_factory=list)   # where lineage facts came from
 
@@ -476,7 +483,7 @@ def _feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def summarize_feature(feature: statistics_pb2.FeatureNameStatistics) -> FeatureSummary:
@@ -521,43 +528,44 @@ def anomaly_rows(split: str, anomalies: anomalies_pb2.Anomalies) -> List[Anomaly
 
 
 def drift_rows(split: str, anomalies: anomalies_pb2.Anomalies) -> List[DriftRow]:
-    names = anomalies_pb2.DriftSkewInfo.Measurement.Type.Name
     rows = []
     for info in anomalies.drift_skew_info:
         feature = ".".join(info.path.step)
         for m in info.drift_measurements:
-            rows.append(DriftRow(split, feature, names(m.type), m.value,
+            rows.append(DriftRow(split, feature, MEASURE_NAMES.get(m.type, str(m.type)), m.value,
                                  m.threshold if m.threshold > 0 else None))
     return rows
 
 
 def measure_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
                   previous: statistics_pb2.DatasetFeatureStatisticsList,
-                  schema: schema_pb2.Schema, split: str) -> List[DriftRow]:
-    """TFDV's drift measures between two spans, without thresholds of our own.
+                  schema: schema_pb2.Schema, split: str,
+                  thresholds: Optional[Tuple[float, float]] = None,
+                  skip: Iterable[str] = ()) -> List[DriftRow]:
+    """TFDV's drift measures between two spans: L-infinity for strings, Jensen-Shannon for
+    numbers, with ``thresholds`` (categorical, numeric).
 
-    Every feature gets a comparator (L-infinity for strings, Jensen-Shannon for numbers)
-    with a threshold of 1, the largest either can reach, so TFDV reports the measurement
-    and flags nothing; thresholds the schema already sets are kept and reported.
+    Without thresholds every comparator gets 1, the largest either distance can reach, so
+    TFDV reports each measurement and nothing is flagged.
     """
     import tensorflow_data_validation as tfdv
 
-    configured = {f.name for f in schema.feature
-                  if f.drift_comparator.HasField("infinity_norm")
-                  or f.drift_comparator.HasField("jensen_shannon_divergence")}
+    categorical, numeric = thresholds or (1.0, 1.0)
     probe = schema_pb2.Schema()
     probe.CopyFrom(schema)
     for feature in probe.feature:
-        if feature.name in configured:
+        feature.ClearField("drift_comparator")
+        if feature.name in set(skip):
             continue
         if feature.type == schema_pb2.BYTES:
-            feature.drift_comparator.infinity_norm.threshold = 1.0
+            feature.drift_comparator.infinity_norm.threshold = categorical
         else:
-            feature.drift_comparator.jensen_shannon_divergence.threshold = 1.0
+            feature.drift_comparator.jensen_shannon_divergence.threshold = numeric
     anomalies = tfdv.validate_statistics(current, probe, previous_statistics=previous)
     rows = drift_rows(split, anomalies)
-    return [r if r.feature in configured else DriftRow(r.split, r.feature, r.measure, r.value, None)
-            for r in rows]
+    if thresholds is None:
+        rows = [DriftRow(r.split, r.feature, r.measure, r.value, None) for r in rows]
+    return rows
 
 
 def load_data(sources: Sources) -> Data:
@@ -586,9 +594,12 @@ def load_data(sources: Sources) -> Data:
             if split in split_names(sources.previous_statistics):
                 drift += measure_drift(load_statistics(sources.statistics, split),
                                        load_statistics(sources.previous_statistics, split),
-                                       schema, split)
-        note = (f"Measured for this report against span {sources.previous_span}'s statistics "
-                "(no drift thresholds are configured, so nothing is flagged).")
+                                       schema, split, sources.drift_thresholds,
+                                       sources.drift_skip)
+        note = (f"DriftCheck did not run: measured for this report against span "
+                f"{sources.previous_span}'s statistics"
+                + (" with the thresholds in the config now." if sources.drift_thresholds
+                   else " (no thresholds given, so nothing is flagged)."))
     elif sources.statistics is None:
         note = "No statistics: the run stopped before StatisticsGen."
     else:
@@ -658,8 +669,14 @@ def lineage(sources: Sources) -> Lineage:
         ("Run", sources.run_id),
         ("Run started", sources.run_time or "not known to the component (see when the report "
                                             "was written)"),
-        ("Data span", str(prop(examples, "span")) if prop(examples, "span") is not None else unknown),
+        # "spans": CsvExampleGen's window of spans; "span": stock ExampleGen's one span.
+        ("Data span(s)", str(prop(examples, "spans") or (
+            prop(examples, "span") if prop(examples, "span") is not None else unknown))),
         ("Data fingerprint", prop(examples, "input_fingerprint") or unknown),
+    ]
+    if prop(examples, "span_fingerprints"):  # content hashes per span
+        rows.append(("Span content fingerprints", str(prop(examples, "span_fingerprints"))))
+    rows += [
         ("Examples", examples.uri if examples is not None else unknown),
         ("Code version", sources.code.describe() if sources.code else unknown),
         ("Config hash", sources.config_digest or unknown),

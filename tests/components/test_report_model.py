@@ -125,3 +125,23 @@ def test_outputs_compile_to_the_types_kubeflow_renders(key, title):
     spec = compiler_utils.build_output_artifact_spec(types.Channel(type=kind))
     path = kubeflow_v2_entrypoint_utils._retrieve_class_path(spec.artifact_type)
     assert import_utils.import_class_by_path(path) is kind
+
+
+def test_drift_between_two_spans_with_and_without_thresholds():
+    from components import drift
+    from tests.conftest import SCHEMA, span_file
+    from tfx.utils import io_utils
+
+    schema = io_utils.SchemaReader().read(SCHEMA)
+    span2, span3 = drift.csv_statistics([span_file(2)]), drift.csv_statistics([span_file(3)])
+    measured = model.measure_drift(span3, span2, schema, "train", skip=["year"])
+    assert {r.feature for r in measured} == {"bill_length_mm", "bill_depth_mm", "body_mass_g",
+                                             "flipper_length_mm", "island", "sex", "species"}
+    assert all(r.threshold is None and not r.flagged and 0 < r.value < 1 for r in measured)
+    assert {r.measure for r in measured if r.feature == "island"} == {"L-infinity"}
+    strict = model.measure_drift(span3, span2, schema, "train", (0.01, 0.01), skip=["year"])
+    assert [r.value for r in strict] == pytest.approx([r.value for r in measured])
+    assert [r.flagged for r in strict] == [r.value > 0.01 for r in strict]
+    assert any(r.flagged for r in strict) and all(r.threshold == 0.01 for r in strict)
+    same = model.measure_drift(span2, span2, schema, "train", (0.01, 0.01), skip=["year"])
+    assert len(same) == 7 and all(r.value == pytest.approx(0) and not r.flagged for r in same)
