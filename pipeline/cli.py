@@ -27,12 +27,14 @@ def _quiet() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    logging.getLogger().setLevel(logging.ERROR)
+    # CRITICAL, not ERROR: a failing component is reported once, by our one-line ✘ message;
+    # TFX and Beam would add "Execution N failed" and a traceback of the same error.
+    logging.getLogger().setLevel(logging.CRITICAL)
     for name in ("absl", "tensorflow", "apache_beam"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     from absl import logging as absl_logging
 
-    absl_logging.set_verbosity(absl_logging.ERROR)
+    absl_logging.set_verbosity(absl_logging.FATAL)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

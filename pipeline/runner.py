@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -14,14 +15,15 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAs
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.serving_baseline import serving_version
-from pipeline import factory, mlmd
+from pipeline import blessing, factory, mlmd
 from pipeline.config import Config
 
 
 def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     # Beam appends "[while running 'Run[...]']" to the message; the first line is ours.
-    return f"{type(error).__name__}: {text[0] if text else ''}"
+    first = re.sub(r" \[while running '[^']*'\]$", "", text[0]) if text else ""
+    return f"{type(error).__name__}: {first}"
 
 
 class _ProgressDoFn(PipelineNodeAsDoFn):
@@ -137,6 +139,9 @@ def summary_lines(result: RunResult) -> List[str]:
     else:
         pushed = "not pushed"
     lines += ["", f"  Model: {blessed}, {pushed}"]
+    evaluation = result.nodes["Evaluator"].outputs.get("evaluation") if result.blessed is False else None
+    if evaluation:  # say which threshold failed, not just that one did
+        lines.append(f"  NOT blessed: {'; '.join(blessing.reasons(evaluation[0].uri))}")
     if result.error:
         lines.append(f"  Stopped: {result.error}")
     return lines
