@@ -70,12 +70,15 @@ def task_order(spec: pipeline_spec_pb2.PipelineSpec) -> List[str]:
         for artifact in task.inputs.artifacts.values():
             if artifact.HasField("task_output_artifact"):
                 upstream[name].add(artifact.task_output_artifact.producer_task)
+    for name in sorted(tasks):
+        missing = sorted(upstream[name] - set(tasks))
+        if missing:
+            raise ReplayError(f"task {name} depends on {missing[0]}, which is not a task of the spec")
     order: List[str] = []
     while len(order) < len(tasks):
         ready = sorted(n for n in tasks if n not in order and upstream[n] <= set(order))
         if not ready:
-            raise ReplayError(f"tasks {sorted(set(tasks) - set(order))} depend on each other "
-                              "or on a task that does not exist")
+            raise ReplayError(f"tasks {sorted(set(tasks) - set(order))} depend on each other")
         order.append(ready[0])
     return order
 
