@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lock clean chromium
+.PHONY: run test lock clean chromium image
 
 $(STAMP): requirements.lock setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP) chromium
 # CI runs as root on a fresh Debian 12). Installed once, skipped when present.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# The Kubeflow pipeline image (needs a Docker engine; none runs on the CI machines).
+IMAGE ?= $(shell sed -n 's/^  image: *\([^ #]*\).*/\1/p' config.yaml)
+image:
+	docker build -f kubeflow/Dockerfile -t $(IMAGE) .
 
 # Re-resolve the lock from requirements.in (needs uv: pip install uv). Not part of setup.
 lock:
