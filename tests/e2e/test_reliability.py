@@ -183,7 +183,7 @@ def test_killed_trainer_is_recorded_as_not_complete(killed_in_trainer, output_ro
     assert "✔ Trainer" not in killed_in_trainer["stdout"]  # killed while training, not after
     nodes = nodes_of(output_root, killed_in_trainer["run_id"])
     assert nodes["Trainer"].state == "RUNNING"
-    assert all(nodes[n].state == "CACHED" for n in UPSTREAM)
+    assert {n: nodes[n].state for n in UPSTREAM} == dict.fromkeys(UPSTREAM, "CACHED")
     assert "Pusher" not in nodes
 
 
@@ -192,7 +192,7 @@ def test_next_run_resumes_from_the_cache_and_never_reads_the_partial_model(
     resumed = run_cli("--train-steps", "61", "--output-root", output_root, "--data", DIALECTS)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     nodes = nodes_of(output_root, run_id_of(resumed.stdout))
-    assert all(nodes[n].state == "CACHED" for n in UPSTREAM)
+    assert {n: nodes[n].state for n in UPSTREAM} == dict.fromkeys(UPSTREAM, "CACHED")
     assert nodes["Trainer"].state == "COMPLETE"
     killed = nodes_of(output_root, killed_in_trainer["run_id"])["Trainer"].execution.id
     # The killed Trainer wrote (part of) its outputs under <node>/<key>/<execution id>.
@@ -228,7 +228,8 @@ def test_a_good_run_after_all_that_succeeds(good_run, output_root):
     again = run_cli("--output-root", output_root, "--data", DIALECTS)
     assert again.returncode == 0, again.stdout + again.stderr
     nodes = nodes_of(output_root, run_id_of(again.stdout))
-    assert all(nodes[n].state == "CACHED" for n in UPSTREAM + ["Trainer"])
+    assert {n: nodes[n].state for n in UPSTREAM + ["Trainer"]} == dict.fromkeys(
+        UPSTREAM + ["Trainer"], "CACHED")
 
 
 def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_root):
