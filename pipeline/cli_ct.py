@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import click
 
@@ -29,23 +29,30 @@ def span_overrides(span: Optional[int], span_range: Optional[str],
     return {"data.span": last, "data.window": last - first + 1}
 
 
-def check_window(cfg: config_lib.Config, end: int) -> None:
-    """With a window, every span in it must have files (a gap would widen it silently)."""
+def window_of(cfg: config_lib.Config, end: int) -> List[int]:
+    """The spans a run ending at ``end`` reads: the last ``data.window`` with files, as the
+    ExampleGen executor picks them."""
     from pipeline import spans
 
-    present = spans.available_spans(cfg.data.root, cfg.data.span_pattern)
-    wanted = range(end - cfg.data.window + 1, end + 1)
-    missing = [s for s in wanted if s >= 0 and s not in present]
-    if missing or end - cfg.data.window + 1 < 0:
-        listed = ", ".join(map(str, present)) or "none"
+    return [s for s in spans.available_spans(cfg.data.root, cfg.data.span_pattern)
+            if s <= end][-cfg.data.window:]
+
+
+def check_range(cfg: config_lib.Config, span_range: Optional[str], end: int) -> None:
+    """``--span-range A-B`` needs every span from A to B (a gap would reach below A)."""
+    if span_range is None:
+        return
+    first = end - cfg.data.window + 1
+    missing = sorted(set(range(first, end + 1)) - set(window_of(cfg, end)))
+    if missing:
         raise click.ClickException(
-            f"{cfg.data.root}: window of {cfg.data.window} span(s) ending at {end} needs span(s) "
-            f"{', '.join(map(str, missing or [end - cfg.data.window + 1]))} (spans: {listed})")
+            f"{cfg.data.root}: --span-range {first}-{end}: span(s) "
+            f"{', '.join(map(str, missing))} have no files matching {cfg.data.span_pattern!r}")
 
 
 def describe_spans(cfg: config_lib.Config, end: int) -> str:
-    return f"span {end}" if cfg.data.window == 1 else \
-        f"spans {end - cfg.data.window + 1}-{end}"
+    window = window_of(cfg, end)
+    return f"span {end}" if len(window) <= 1 else f"spans {','.join(map(str, window))}"
 
 
 def watch_and_run(cfg: config_lib.Config, interval: float, max_runs: Optional[int]) -> int:
@@ -56,8 +63,6 @@ def watch_and_run(cfg: config_lib.Config, interval: float, max_runs: Optional[in
 
     def run_span(span: int) -> bool:
         run_cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, span=span))
-        if cfg.data.window > 1:
-            check_window(run_cfg, span)
         click.echo(f"Running {cfg.pipeline_name} on {describe_spans(run_cfg, span)} "
                    f"of {cfg.data.root}")
         result = runner.run(run_cfg, span)
