@@ -10,6 +10,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
+from components.properties import prop  # noqa: F401  (re-exported: mlmd.prop)
+
 STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
 
@@ -70,12 +72,3 @@ def run_nodes(store: metadata_store.MetadataStore, run_id: str) -> Dict[str, Nod
 def latest_run_id(store: metadata_store.MetadataStore) -> Optional[str]:
     runs = store.get_contexts_by_type("pipeline_run")
     return max(runs, key=lambda c: c.create_time_since_epoch).name if runs else None
-
-
-def prop(artifact: metadata_store_pb2.Artifact, key: str):
-    """A property's value, typed or custom (TFX 1.16 stores span as custom), or None."""
-    for properties in (artifact.properties, artifact.custom_properties):
-        if key in properties:
-            kind = properties[key].WhichOneof("value")
-            return getattr(properties[key], kind) if kind else None
-    return None

@@ -19,6 +19,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
+from components.properties import prop
+
 Artifact = metadata_store_pb2.Artifact
 
 # A slice with fewer eval examples than this is flagged: one error moves its accuracy by
@@ -31,17 +33,6 @@ MEASURE_NAMES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
                  anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE:
                      "normalized absolute difference"}
 TOP_VALUES = 6
-
-
-def prop(artifact: Optional[Artifact], key: str):
-    """A property's value, typed or custom, or None (also for no artifact)."""
-    if artifact is None:
-        return None
-    for properties in (artifact.properties, artifact.custom_properties):
-        if key in properties:
-            kind = properties[key].WhichOneof("value")
-            return getattr(properties[key], kind) if kind else None
-    return None
 
 
 # ----------------------------------------------------------------------------- lineage facts
@@ -331,7 +322,7 @@ def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(
         eval_config.metrics_specs, eval_config=eval_config)
     validation = tfma.load_validation_result(path)
-    failures: Dict[Tuple[bytes, ...], List] = {}
+    failures: Dict[bytes, List] = {}
     for per_slice in validation.metric_validations_per_slice:
         failures.setdefault(per_slice.slice_key.SerializeToString(), []).extend(per_slice.failures)
 
