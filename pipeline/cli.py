@@ -79,6 +79,8 @@ def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
             click.echo("")
             for line in runner.summary_lines(result):
                 click.echo(line)
+            for line in cli_report.report_lines(cfg, result.run_id):
+                click.echo(line)
     except lock.LockBusy as e:
         raise click.ClickException(str(e)) from None
     if not result.ok:
@@ -101,6 +103,10 @@ def infer_schema(data: str, output: str) -> None:
     schema_infer.write(schema, output)
     click.echo(f"Wrote {output} ({len(schema.feature)} features). Review the types, domains "
                "and presence, and mark the label not_in_environment: SERVING.")
+
+from pipeline import cli_report  # noqa: E402
+
+cli_report.register(main)
 
 
 if __name__ == "__main__":
