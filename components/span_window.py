@@ -130,18 +130,22 @@ class WindowDriver(stock_driver.FileBasedDriver):
         return exec_properties
 
 
+def window_files(exec_properties: Dict[str, Any], split_pattern: str) -> List[str]:
+    """The CSV files of every span in the window, oldest span first."""
+    config = read_custom_config(exec_properties)
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    spans = _window(exec_properties)
+    if len(spans) == 1:  # the driver already resolved the pattern to this span
+        return csv_example_gen.matching_files(base, split_pattern)
+    return [f for s in spans for f in span_files(base, config["span_pattern"], s)]
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(bytes)
 def _WindowToSerializedExamples(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                                 split_pattern: str) -> beam.pvalue.PCollection:
-    config = read_custom_config(exec_properties)
-    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    spans = _window(exec_properties)
-    if len(spans) == 1:  # the driver already resolved the pattern to this span
-        files = csv_example_gen.matching_files(base, split_pattern)
-    else:
-        files = [f for s in spans for f in span_files(base, config["span_pattern"], s)]
+    files = window_files(exec_properties, split_pattern)
     return (pipeline
             | "ListFiles" >> beam.Create(files)
             | "ReadAndEncode" >> beam.FlatMap(csv_example_gen.read_csv_as_examples))
@@ -152,6 +156,9 @@ class Executor(csv_example_gen.Executor):
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _WindowToSerializedExamples
+
+    def input_files(self, exec_properties: Dict[str, Any], split_pattern: str) -> List[str]:
+        return window_files(exec_properties, split_pattern)
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
