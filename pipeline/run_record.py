@@ -6,6 +6,7 @@ them cannot change what is re-run. ``models`` reads them back.
 """
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
@@ -50,7 +51,10 @@ def who() -> Dict[str, str]:
 
 
 def properties(cfg: Config) -> Dict[str, str]:
-    return {**code_version(), "config_hash": cfg.digest(), **who()}
+    """What `models` shows. The config hash leaves out ``data.span``: which span a run
+    trained on is recorded on its Examples, and `--span 2` is not a different configuration."""
+    settings = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, span=None))
+    return {**code_version(), "config_hash": settings.digest(), **who()}
 
 
 def record(store: metadata_store.MetadataStore, run_id: str, values: Dict[str, str]) -> bool:
