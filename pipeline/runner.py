@@ -15,7 +15,7 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAs
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.serving_baseline import serving_version
-from pipeline import blessing, factory, mlmd
+from pipeline import blessing, factory, mlmd, monitor, run_record
 from pipeline.config import Config
 
 
@@ -101,6 +101,7 @@ def run(cfg: Config, span: int) -> RunResult:
     pipeline = factory.create_pipeline(
         cfg, span, serving_state=f"version={state}",
         metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path))
+    recorded = run_record.properties(cfg)  # the code as it was when the run started
     start = time.monotonic()
     error = None
     try:
@@ -114,6 +115,7 @@ def run(cfg: Config, span: int) -> RunResult:
         print(f"  ✘ the run did not start: {error}", file=sys.stderr)
         return RunResult(run_id, span, {}, error, seconds)
     with mlmd.open_store(cfg.metadata_path) as store:
+        run_record.record(store, run_id, recorded)  # for `models`
         nodes = mlmd.run_nodes(store, run_id)
     return RunResult(run_id, span, nodes, error, seconds)
 
@@ -142,6 +144,7 @@ def summary_lines(result: RunResult) -> List[str]:
     evaluation = result.nodes["Evaluator"].outputs.get("evaluation") if result.blessed is False else None
     if evaluation:  # say which threshold failed, not just that one did
         lines.append(f"  NOT blessed: {'; '.join(blessing.reasons(evaluation[0].uri))}")
+    lines += monitor.run_drift_lines(result.nodes)
     if result.error:
         lines.append(f"  Stopped: {result.error}")
     return lines
