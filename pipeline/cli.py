@@ -55,12 +55,22 @@ def main(verbose: bool) -> None:
 @click.option("--train-steps", type=int, help="Overrides trainer.train_steps.")
 @click.option("--wait", is_flag=True,
               help="If another run is using the output root, wait for it instead of refusing.")
+@click.option("--window", type=int, help="Train on the last K spans up to the span (data.window).")
+@click.option("--span-range", help="Train on spans A to B, e.g. 1-3 (sets span and window).")
+@click.option("--watch", is_flag=True, help="Poll the data root; run whenever a new span appears.")
+@click.option("--interval", type=float, default=60.0, show_default=True,
+              help="With --watch: seconds between polls (0: check once, e.g. from cron).")
+@click.option("--max-runs", type=int, help="With --watch: stop after this many runs.")
 def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
-        output_root: Optional[str], train_steps: Optional[int], wait: bool) -> None:
+        output_root: Optional[str], train_steps: Optional[int], wait: bool,
+        window: Optional[int], span_range: Optional[str], watch: bool, interval: float,
+        max_runs: Optional[int]) -> None:
     """Run the whole pipeline locally under Apache Beam."""
-    cfg = _load(config_path, {"data.root": _abspath(data), "data.span": span,
-                              "output_root": _abspath(output_root),
-                              "trainer.train_steps": train_steps})
+    from pipeline import cli_ct
+
+    cfg = _load(config_path, {"data.root": _abspath(data), "output_root": _abspath(output_root),
+                              "trainer.train_steps": train_steps,
+                              **cli_ct.span_overrides(span, span_range, window)})
     from pipeline import lock, preflight, spans
 
     try:  # settings that only fail against the schema or the disk fail now, not mid-run
@@ -68,12 +78,16 @@ def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
         chosen = spans.resolve_span(cfg.data.root, cfg.data.span_pattern, cfg.data.span)
     except (preflight.PreflightError, spans.SpanError) as e:
         raise click.ClickException(str(e)) from None
+    cli_ct.check_range(cfg, span_range, chosen)
     try:
         with lock.output_root_lock(cfg.output_root, wait=wait, on_wait=lambda pid: click.echo(
                 f"Waiting for the run using {cfg.output_root} (pid {pid}) to end ...")):
             from pipeline import runner  # heavy imports (TensorFlow) only when running
 
-            click.echo(f"Running {cfg.pipeline_name} on span {chosen} of {cfg.data.root}")
+            if watch:
+                sys.exit(cli_ct.watch_and_run(cfg, interval, max_runs))
+            click.echo(f"Running {cfg.pipeline_name} on {cli_ct.describe_spans(cfg, chosen)} "
+                       f"of {cfg.data.root}")
             click.echo(f"Output root: {cfg.output_root}")
             result = runner.run(cfg, chosen)
             click.echo("")
@@ -103,6 +117,11 @@ def infer_schema(data: str, output: str) -> None:
     schema_infer.write(schema, output)
     click.echo(f"Wrote {output} ({len(schema.feature)} features). Review the types, domains "
                "and presence, and mark the label not_in_environment: SERVING.")
+
+
+from pipeline import cli_ct  # noqa: E402
+
+cli_ct.register(main)
 
 from pipeline import cli_report  # noqa: E402
 
