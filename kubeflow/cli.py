@@ -100,7 +100,7 @@ def _mounted(spec, cfg: config_lib.Config, mounts: Dict[str, str]) -> str:
     from kubeflow import replay as replayer
 
     default = replayer.pipeline_parameters(spec, {}).get("data_root", cfg.data.root)
-    return replayer._mount(default, mounts)  # noqa: SLF001
+    return replayer.mount(default, mounts)
 
 
 def replay_summary(result) -> list:

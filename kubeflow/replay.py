@@ -114,7 +114,7 @@ def pipeline_parameters(spec: pipeline_spec_pb2.PipelineSpec,
     return values
 
 
-def _mount(value: Any, mounts: Dict[str, str]) -> Any:
+def mount(value: Any, mounts: Dict[str, str]) -> Any:
     """Rewrites paths under a mounted prefix, longest prefix first."""
     if not isinstance(value, str):
         return value
@@ -155,7 +155,7 @@ def _executor_input(task_name: str, task: Any, component: Any, values: Dict[str,
         else:
             raise ReplayError(f"task {task_name}: parameter {name} has an input kind the replay "
                               "does not support")
-        parameters[name] = _mount(value, mounts)
+        parameters[name] = mount(value, mounts)
     artifacts = {}
     for name, spec in task.inputs.artifacts.items():
         producer = spec.task_output_artifact.producer_task
@@ -210,7 +210,8 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *,
         if "container" not in executor:
             raise ReplayError(f"task {name}: executor {component.executor_label} is not a "
                               f"container ({sorted(executor)[0]}); open-source KFP rejects it")
-        task_root = os.path.join(root, run_id, name)
+        # The KFP launcher's layout: <pipeline root>/<pipeline>/<run id>/<task>/<output>.
+        task_root = os.path.join(root, spec.pipeline_info.name, run_id, name)
         os.makedirs(task_root, exist_ok=True)
         executor_input = _executor_input(name, task, component, values, done, task_root, mounts,
                                          run_id)

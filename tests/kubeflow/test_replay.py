@@ -49,7 +49,8 @@ def test_replay_of_the_compiled_spec_ends_with_a_blessed_pushed_model(spec_file,
     assert "Model: blessed, pushed as version 1" in result.stdout
     serving = root / "serving" / "1"
     assert (serving / "saved_model.pb").exists()
-    (run_dir,) = [d for d in root.iterdir() if d.name.startswith("replay-")]
+    # Artifacts go where the KFP launcher puts them: <root>/<pipeline>/<run>/<task>/<output>.
+    (run_dir,) = [d for d in (root / "penguins").iterdir() if d.name.startswith("replay-")]
     # Our executor resolved {SPAN} with no driver, as on open-source KFP: the latest span.
     import json
     with open(run_dir / "CsvExampleGen" / "executor_output.json") as f:
@@ -59,6 +60,16 @@ def test_replay_of_the_compiled_spec_ends_with_a_blessed_pushed_model(spec_file,
     with open(run_dir / "Evaluator" / "executor_output.json") as f:
         blessing = json.load(f)["artifacts"]["blessing"]["artifacts"][0]
     assert blessing["metadata"]["blessed"] == 1
+    # The reviewer report is produced as the artifact types the KFP UI renders.
+    spec = _spec_dict(spec_file)
+    report_outputs = spec["components"]["Report"]["outputDefinitions"]["artifacts"]
+    # The KFP launcher records an instanceSchema's title as the MLMD type the UI renders.
+    titles = {k: yaml.safe_load(v["artifactType"]["instanceSchema"])["title"]
+              for k, v in report_outputs.items()}
+    assert sorted(titles.values()) == ["system.HTML", "system.Markdown"]
+    # The KFP UI shows the file at the artifact's URI itself.
+    assert "<html" in (run_dir / "Report" / "html").read_text().lower()
+    assert (run_dir / "Report" / "markdown").read_text().strip()
     # The Trainer got the runtime parameter, not the compiled default (300).
     with open(run_dir / "Trainer" / "log.txt") as f:
         assert '"num_steps": 30' in f.read().replace("\\", "")
@@ -96,13 +107,13 @@ def test_cycles_unknown_parameters_and_placeholders_are_errors(spec_file):
     with pytest.raises(replayer.ReplayError, match="unknown runtime parameter 'epochs'"):
         replayer.pipeline_parameters(_proto(data), {"epochs": "3"})
     with pytest.raises(replayer.ReplayError, match="not supported by the replay"):
-        replayer._fill("{{$.pipeline_job_resource_name}}", {}, "T")  # noqa: SLF001
+        replayer._fill("{{$.pipeline_job_resource_name}}", {}, "T")
     assert replayer.pipeline_parameters(_proto(data), {"train_steps": "12"})["train_steps"] == 12
 
 
 def test_mounts_map_image_paths_to_local_folders():
     mounts = {"/pipeline": "/src", "/pipeline/serving": "/out/serving"}
-    assert replayer._mount('{"base_directory": "/pipeline/serving"}', mounts) == \
-        '{"base_directory": "/out/serving"}'  # noqa: SLF001
-    assert replayer._mount("/pipeline/schema/schema.pbtxt", mounts) == "/src/schema/schema.pbtxt"  # noqa: SLF001
-    assert replayer._mount("/pipelines-other", mounts) == "/pipelines-other"  # noqa: SLF001
+    assert replayer.mount('{"base_directory": "/pipeline/serving"}', mounts) == \
+        '{"base_directory": "/out/serving"}'
+    assert replayer.mount("/pipeline/schema/schema.pbtxt", mounts) == "/src/schema/schema.pbtxt"
+    assert replayer.mount("/pipelines-other", mounts) == "/pipelines-other"
