@@ -130,3 +130,12 @@ def test_committed_spec_is_up_to_date(tmp_path):
     assert compile_in_process("--output", str(out)).exit_code == 0
     with open(os.path.join(ROOT, "kubeflow", "pipeline.yaml")) as committed:
         assert committed.read() == out.read_text(), "run `python -m pipeline compile` and commit"
+
+
+def test_compile_writes_nothing_under_the_pipeline_root(tmp_path):
+    """No module-file wheels or anything else: dotted-path user code needs no upload."""
+    root = tmp_path / "root"
+    result = compile_in_process("--output", str(tmp_path / "spec.yaml"), "--pipeline-root", str(root))
+    assert result.exit_code == 0, result.output
+    assert not root.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
