@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.orchestration import data_types
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kv2
+from tfx.orchestration.kubeflow.v2 import pipeline_builder
 
 from pipeline import factory
 from pipeline.config import Config, ConfigError
@@ -65,7 +66,9 @@ def _images(cfg: Config, image: Optional[str]) -> Dict[str, str]:
     if unknown:
         raise CompileError(f"kubeflow.images: {unknown[0]!r} is not a component id "
                            f"({', '.join(factory.COMPONENT_IDS)})")
-    return {kv2._DEFAULT_IMAGE_PATH_KEY: image or cfg.kubeflow.image, **cfg.kubeflow.images}  # noqa: SLF001
+    # (TFX 1.16 logs "DEFAULT_IMAGE_PATH_KEY is not found" exactly when it is found: harmless.)
+    return {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: image or cfg.kubeflow.image,
+            **cfg.kubeflow.images}
 
 
 def _quantity(value: str, setting: str) -> float:
