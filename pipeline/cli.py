@@ -119,6 +119,10 @@ def infer_schema(data: str, output: str) -> None:
                "and presence, and mark the label not_in_environment: SERVING.")
 
 
+from kubeflow import cli as kubeflow_cli  # noqa: E402  (commands live beside their code)
+
+kubeflow_cli.register(main)
+
 from pipeline import cli_ct  # noqa: E402
 
 cli_ct.register(main)
