@@ -28,3 +28,14 @@ def transform_output(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("transform"))
     rows = analyze_and_transform(span_file(1), out)
     return tft.TFTransformOutput(out), rows
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from Debian's package, network blocked (see tests/browser.py)."""
+    from tests.browser import Chromium, chromium_binary
+
+    if chromium_binary() is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
+    with Chromium() as b:
+        yield b

@@ -7,18 +7,9 @@ import os
 import pytest
 
 from components.report import render
-from tests.browser import Chromium, chromium_binary
 from tests.components.report_fixtures import artifact, write_anomalies, write_statistics
 from tests.components.test_report_model import BISCOE, HOSTILE, OVERALL, build
 from tests.conftest import ARTIFACTS
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if chromium_binary() is None:
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    with Chromium() as b:
-        yield b
 
 
 def local_only(urls):

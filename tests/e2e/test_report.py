@@ -12,7 +12,6 @@ import pytest
 
 from components.report import component as report_component
 from pipeline import mlmd
-from tests.browser import Chromium, chromium_binary
 from tests.conftest import ARTIFACTS, DATA, ROOT
 
 pytestmark = pytest.mark.e2e
@@ -42,14 +41,6 @@ def first_run(output_root):
     result = cli("run", "--train-steps", "60", "--output-root", output_root)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if chromium_binary() is None:
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    with Chromium() as b:
-        yield b
 
 
 def test_run_ends_with_the_report_path(first_run, output_root):
