@@ -18,8 +18,8 @@ import yaml
 
 from pipeline import spans
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "config.yaml")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, "config.yaml")
 
 # Kubeflow names pipelines and runs as DNS-1123 labels: lowercase, digits and dashes.
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -154,10 +154,26 @@ class Config:
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def digest(self) -> str:
-        """A short hash of every setting, for lineage."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+    def digest(self, root: str = PROJECT_ROOT) -> str:
+        """A short hash of every setting, for lineage.
+
+        Paths inside ``root`` (the checkout) are hashed relative to it, so the same settings
+        hash the same in any clone: the compiled spec carries this hash and is diffed in CI.
+        """
+        settings = self.to_dict()
+        for path in (("output_root",), ("schema",), ("data", "root")):
+            *parents, leaf = path
+            node = settings
+            for part in parents:
+                node = node[part]
+            if os.path.isabs(node[leaf]) and _inside(node[leaf], root):
+                node[leaf] = os.path.relpath(node[leaf], root)
+        blob = json.dumps(settings, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
 
 
 _CHOICES = {("monitoring", "drift_policy"): ("record", "stop")}

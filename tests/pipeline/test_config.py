@@ -63,3 +63,18 @@ def test_digest_changes_with_any_setting(tmp_path):
     a = config_lib.load(_write(tmp_path, "trainer: {seed: 1}\n"))
     b = config_lib.load(_write(tmp_path, "trainer: {seed: 2}\n"))
     assert a.digest() != b.digest()
+
+
+def test_digest_is_the_same_in_any_clone_of_the_project():
+    """The compiled spec carries the digest; a clone at another path must compile the same."""
+    here = config_lib.load()
+    moved = {"output_root", "schema"}
+    elsewhere = type(here)(**{
+        **{f: getattr(here, f) for f in here.__dataclass_fields__},
+        **{f: getattr(here, f).replace(ROOT, "/clone") for f in moved},
+        "data": type(here.data)(**{**here.data.__dict__,
+                                   "root": here.data.root.replace(ROOT, "/clone")}),
+    })
+    assert elsewhere.data.root.startswith("/clone/")
+    assert elsewhere.digest(root="/clone") == here.digest()
+    assert elsewhere.digest(root="/other") != here.digest()
