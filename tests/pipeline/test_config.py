@@ -78,3 +78,17 @@ def test_digest_is_the_same_in_any_clone_of_the_project():
     assert elsewhere.data.root.startswith("/clone/")
     assert elsewhere.digest(root="/clone") == here.digest()
     assert elsewhere.digest(root="/other") != here.digest()
+
+
+@pytest.mark.parametrize("cfg", [config_lib.load(), config_lib.Config()],
+                         ids=["config.yaml", "defaults"])
+def test_local_profile_spares_tfx_the_throwaway_sdist_build(cfg, monkeypatch):
+    """TFX builds an sdist of itself before every Beam component unless a dependency flag is set."""
+    from tfx.utils import dependency_utils
+
+    def build():
+        raise AssertionError("TFX would build an ephemeral sdist for this profile")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", build)
+    args = cfg.beam_args("local")
+    assert dependency_utils.make_beam_dependency_flags(args) == args
