@@ -6,10 +6,6 @@ from typing import List
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import validation_result_pb2
 
-# TFMA's metric names as the summary shows them.
-_SHORT_NAMES = {"sparse_categorical_accuracy": "accuracy"}
-
-
 def _slice(key) -> str:
     parts = []
     for single in key.single_slice_keys:
@@ -20,7 +16,7 @@ def _slice(key) -> str:
 
 
 def _failure(failure: validation_result_pb2.ValidationFailure, where: str) -> str:
-    name = _SHORT_NAMES.get(failure.metric_key.name, failure.metric_key.name)
+    name = failure.metric_key.name
     value = failure.metric_value.double_value.value
     threshold = failure.metric_threshold
     suffix = f" on {where}" if where else ""

@@ -157,6 +157,8 @@ def overall_accuracy(evaluation_uri: str) -> Tuple[Optional[float], Optional[flo
     """(candidate, baseline) overall accuracy from an Evaluator output; None when absent."""
     import tensorflow_model_analysis as tfma
 
+    from components import metrics
+
     candidate = baseline = None
     try:
         records = list(tfma.load_metrics(evaluation_uri))
@@ -166,7 +168,7 @@ def overall_accuracy(evaluation_uri: str) -> Tuple[Optional[float], Optional[flo
         if record.slice_key.single_slice_keys:
             continue
         for kv in record.metric_keys_and_values:
-            if kv.key.name != "sparse_categorical_accuracy" or kv.key.is_diff:
+            if kv.key.name != metrics.ACCURACY or kv.key.is_diff:
                 continue
             value = kv.value.double_value.value
             if kv.key.model_name == "baseline":

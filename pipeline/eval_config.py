@@ -1,12 +1,14 @@
 """The TFMA EvalConfig built from the pipeline config and the curated schema."""
 from __future__ import annotations
 
+import json
 from typing import List
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
+from components import metrics
 from components.preprocessing import transformed_name
 from pipeline.config import Config
 
@@ -36,6 +38,9 @@ def build(cfg: Config) -> tfma.EvalConfig:
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
             absolute={"value": -cfg.evaluator.max_accuracy_drop}))
+    # Accuracy and per-class precision/recall derive from the confusion matrix TFMA computes
+    # for the plot anyway: one per-example combiner instead of one per metric and class.
+    derived = {"module": metrics.__name__}
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name="serving_default", label_key=transformed_name(label),
@@ -45,11 +50,13 @@ def build(cfg: Config) -> tfma.EvalConfig:
         metrics_specs=[
             tfma.MetricsSpec(metrics=[
                 tfma.MetricConfig(class_name="ExampleCount"),
-                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_gate),
+                tfma.MetricConfig(class_name="ConfusionAccuracy", threshold=accuracy_gate,
+                                  **derived),
+                tfma.MetricConfig(class_name="ClassPrecisionRecall",
+                                  config=json.dumps({"num_classes": num_classes}), **derived),
                 tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
             ]),
-            tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name="Precision"),
-                         tfma.MetricConfig(class_name="Recall")],
-                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))})),
-        ])
+        ],
+        # Not the Keras metrics compiled into the model: TFMA would run them through Keras per
+        # batch and load the SavedModel again for each of their combiners.
+        options=tfma.Options(include_default_metrics={"value": False}))

@@ -99,8 +99,11 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         skip_features=cfg.data.exclude_features, policy=cfg.monitoring.drift_policy,
     ).with_id("DriftCheck")
 
+    # disable_statistics: TFX would run TFDV twice more (before and after the transform) for
+    # statistics nobody reads; StatisticsGen already covers the raw data.
     transform = Transform(
         examples=examples, schema=schema, preprocessing_fn=cfg.transform.preprocessing_fn,
+        disable_statistics=True,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
                        "code_fingerprint": code})
     transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform

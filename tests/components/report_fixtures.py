@@ -57,11 +57,11 @@ def write_evaluation(path: str, accuracy: Dict[SliceKey, Tuple[float, Optional[f
     validation = validation_result_pb2.ValidationResult(validation_ok=True)
     with tf.io.TFRecordWriter(os.path.join(path, "metrics-00000-of-00001.tfrecord")) as metrics_out:
         for slice_key, (cand, base) in accuracy.items():
-            values = {_key("sparse_categorical_accuracy", candidate): cand,
+            values = {_key("accuracy", candidate): cand,
                       _key("example_count", candidate): float(counts[slice_key])}
             if baseline is not None:
-                values[_key("sparse_categorical_accuracy", baseline)] = base
-                values[_key("sparse_categorical_accuracy", candidate, diff=True)] = cand - base
+                values[_key("accuracy", baseline)] = base
+                values[_key("accuracy", candidate, diff=True)] = cand - base
             if not slice_key:
                 for i in range(len(CLASSES)):
                     values[_key("precision", candidate, class_id=i)] = 0.9 - i / 10
