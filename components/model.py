@@ -30,12 +30,22 @@ def _settings(custom_config: Dict[str, Any]) -> Dict[str, Any]:
 
 def input_fn(file_pattern: List[str], data_accessor, tf_transform_output: tft.TFTransformOutput,
              label: str, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Batches of (transformed features, transformed label), shuffled with a fixed seed."""
-    return data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=transformed_name(label),
-                                       shuffle_seed=seed),
-        tf_transform_output.transformed_metadata.schema)
+    """Batches of (transformed features, transformed label), shuffled with a fixed seed.
+
+    The examples are raw: Transform does not materialize its output (writing the transformed
+    examples took longer than its analysis), so its graph is applied here, batch by batch,
+    by the same layer the serving signature uses.
+    """
+    raw = data_accessor.tf_dataset_factory(
+        file_pattern, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle_seed=seed),
+        tf_transform_output.raw_metadata.schema)
+    layer = tf_transform_output.transform_features_layer()
+
+    def transform(features):
+        transformed = layer(features)
+        return transformed, transformed.pop(transformed_name(label))
+
+    return raw.map(transform)
 
 
 def build_model(tf_transform_output: tft.TFTransformOutput, label: str,

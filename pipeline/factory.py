@@ -99,11 +99,12 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         skip_features=cfg.data.exclude_features, policy=cfg.monitoring.drift_policy,
     ).with_id("DriftCheck")
 
-    # disable_statistics: TFX would run TFDV twice more (before and after the transform) for
-    # statistics nobody reads; StatisticsGen already covers the raw data.
+    # Transform only analyzes: the Trainer applies its graph to the raw examples (writing the
+    # transformed examples cost more than the analysis). No pre/post statistics either (two
+    # more TFDV passes nobody reads) and no analyzer cache (nothing feeds it back).
     transform = Transform(
         examples=examples, schema=schema, preprocessing_fn=cfg.transform.preprocessing_fn,
-        disable_statistics=True,
+        materialize=False, disable_statistics=True, disable_analyzer_cache=True,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
                        "code_fingerprint": code})
     transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform
@@ -111,7 +112,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
 
     trainer = StepsTrainer(
         run_fn=cfg.trainer.run_fn,
-        examples=transform.outputs["transformed_examples"],
+        examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         train_steps=target.train_steps,
