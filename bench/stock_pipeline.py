@@ -1,9 +1,13 @@
 """The stock TFX component set on a data root, for side-by-side timing with our pipeline.
 
 Stock CsvExampleGen, StatisticsGen, SchemaGen, ExampleValidator, Transform, Trainer,
-Evaluator and Pusher, on the DirectRunner with the same Beam arguments our local profile
-uses. Only our ``preprocessing_fn`` and ``run_fn`` are shared (by dotted path), with the
-same settings as ``config.yaml``. ``--only-examplegen`` runs stock CsvExampleGen alone.
+Evaluator and Pusher, on the DirectRunner in memory with one worker, as our local profile, but without the flag
+that spares TFX its per-component sdist build. Configured as the TFX templates do it:
+Transform materializes its examples (with its statistics and analyzer cache), the Trainer
+reads them (``bench.stock_model.run_fn``: our model and training, the stock input), and
+the Evaluator computes TFMA's stock metrics (Keras accuracy, binarized per-class precision
+and recall, the model's compiled metrics). ``preprocessing_fn`` and the settings are ours.
+``--only-examplegen`` runs stock CsvExampleGen alone.
 
 Stock CsvExampleGen reads a literal ``NA`` as text (a numeric column becomes a string
 column), so feed it data written with empty fields for missing values (generate.py
@@ -24,17 +28,34 @@ from tfx.orchestration import metadata  # noqa: E402
 from tfx.orchestration import pipeline as tfx_pipeline  # noqa: E402
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
 
+from components.preprocessing import transformed_name  # noqa: E402
 from pipeline import config as config_module  # noqa: E402
-from pipeline.eval_config import build as build_eval_config  # noqa: E402
+from pipeline.config import LOCAL_SDK_IMAGE_FLAG, Config  # noqa: E402
+from pipeline.eval_config import label_classes  # noqa: E402
 
 
-def _value_threshold_only(eval_config: tfma.EvalConfig) -> tfma.EvalConfig:
-    """Our eval config without the change threshold: the stock set has no serving baseline."""
-    for spec in eval_config.metrics_specs:
-        for metric in spec.metrics:
-            if metric.threshold.HasField("change_threshold"):
-                metric.threshold.ClearField("change_threshold")
-    return eval_config
+def stock_eval_config(cfg: Config) -> tfma.EvalConfig:
+    """The template-style TFMA config: stock metrics, value threshold only (no baseline)."""
+    num_classes = len(label_classes(cfg.schema, cfg.data.label))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name="serving_default", label_key=transformed_name(cfg.data.label),
+            prediction_key="probabilities", preprocessing_function_names=["transform_features"])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
+                                              for s in cfg.evaluator.slices],
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(
+                        lower_bound={"value": cfg.evaluator.min_accuracy}))),
+                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+            ]),
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name="Precision"),
+                         tfma.MetricConfig(class_name="Recall")],
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))})),
+        ])
 
 
 def create(data_root: str, output_root: str, only_examplegen: bool) -> tfx_pipeline.Pipeline:
@@ -59,7 +80,7 @@ def create(data_root: str, output_root: str, only_examplegen: bool) -> tfx_pipel
             custom_config={"label": cfg.data.label,
                            "exclude_features": list(cfg.data.exclude_features)})
         trainer = tfx.components.Trainer(
-            run_fn=cfg.trainer.run_fn, examples=transform.outputs["transformed_examples"],
+            run_fn="bench.stock_model.run_fn", examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"], schema=schema.outputs["schema"],
             train_args=tfx.proto.TrainArgs(num_steps=cfg.trainer.train_steps),
             eval_args=tfx.proto.EvalArgs(num_steps=cfg.trainer.eval_steps),
@@ -68,7 +89,7 @@ def create(data_root: str, output_root: str, only_examplegen: bool) -> tfx_pipel
                            "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed})
         evaluator = tfx.components.Evaluator(
             examples=examples, model=trainer.outputs["model"],
-            eval_config=_value_threshold_only(build_eval_config(cfg)), example_splits=["eval"])
+            eval_config=stock_eval_config(cfg), example_splits=["eval"])
         pusher = tfx.components.Pusher(
             model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
@@ -80,7 +101,7 @@ def create(data_root: str, output_root: str, only_examplegen: bool) -> tfx_pipel
         components=components, enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(
             os.path.join(output_root, "metadata.sqlite")),
-        beam_pipeline_args=cfg.beam_args())
+        beam_pipeline_args=[a for a in cfg.beam_args() if a != LOCAL_SDK_IMAGE_FLAG])
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ The exported SavedModel has two signatures:
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -111,12 +111,16 @@ def fit(tf_transform_output: tft.TFTransformOutput, train_data: tf.data.Dataset,
     return model
 
 
-def train(fn_args) -> tf.keras.Model:
-    """Trains the model described by ``fn_args`` (TFX's FnArgs) and returns it."""
+def train(fn_args, make_dataset: Callable[..., tf.data.Dataset] = input_fn) -> tf.keras.Model:
+    """Trains the model described by ``fn_args`` (TFX's FnArgs) and returns it.
+
+    ``make_dataset`` has ``input_fn``'s signature; the benchmark's stock set passes one that
+    reads Transform's materialized examples instead.
+    """
     settings = _settings(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_data, eval_data = [
-        input_fn(files, fn_args.data_accessor, tf_transform_output, settings["label"],
+        make_dataset(files, fn_args.data_accessor, tf_transform_output, settings["label"],
                  settings["batch_size"], settings["seed"])
         for files in (fn_args.train_files, fn_args.eval_files)]
     return fit(tf_transform_output, train_data, eval_data, settings, fn_args.train_steps,
@@ -124,8 +128,12 @@ def train(fn_args) -> tf.keras.Model:
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer entry point: train, then export the SavedModel with both signatures."""
-    model = train(fn_args)
+    """TFX Trainer entry point: train, then export."""
+    export(train(fn_args), fn_args)
+
+
+def export(model: tf.keras.Model, fn_args) -> None:
+    """Saves ``model`` to the Trainer's serving directory with both signatures."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     model.save(fn_args.serving_model_dir, save_format="tf",
                signatures=_signatures(model, tf_transform_output, fn_args.custom_config["label"]))

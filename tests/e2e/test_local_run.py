@@ -59,6 +59,9 @@ def test_every_component_executes_on_the_latest_span(first_run, output_root):
     # Every downstream consumer read that one Examples artifact.
     assert nodes["StatisticsGen"].inputs["examples"][0].id == examples.id
     assert nodes["Evaluator"].inputs["examples"][0].id == examples.id
+    # Transform only analyzes; the Trainer applies its graph to the raw examples.
+    assert nodes["Trainer"].inputs["examples"][0].id == examples.id
+    assert "transformed_examples" not in nodes["Transform"].outputs
     for line in ("▶ Trainer", "✔ Trainer", "Model: blessed, pushed as version 1"):
         assert line in first_run.stdout
 
