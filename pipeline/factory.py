@@ -66,7 +66,6 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
     target = target or local_target(cfg, span)
     if beam_args is not None:
         target = dataclasses.replace(target, beam_args=beam_args)
-    code = code_fingerprint()
     example_gen = WindowedCsvExampleGen(
         span_pattern=cfg.data.span_pattern, window=cfg.data.window,
         input_base=target.data_root,
@@ -106,7 +105,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         examples=examples, schema=schema, preprocessing_fn=cfg.transform.preprocessing_fn,
         materialize=False, disable_statistics=True, disable_analyzer_cache=True,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
-                       "code_fingerprint": code})
+                       "code_fingerprint": code_fingerprint(cfg.transform.preprocessing_fn)})
     transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform
     transform.add_upstream_node(drift_check)
 
@@ -120,7 +119,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         custom_config={"label": cfg.data.label, "batch_size": cfg.trainer.batch_size,
                        "hidden_units": cfg.trainer.hidden_units,
                        "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed,
-                       "code_fingerprint": code}).with_id("Trainer")
+                       "code_fingerprint": code_fingerprint(cfg.trainer.run_fn)}).with_id("Trainer")
 
     baseline = ServingBaseline(serving_dir=target.serving_dir, serving_state=serving_state)
     evaluator = BaselineAwareEvaluator(
