@@ -100,10 +100,13 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
 
     # Transform only analyzes: the Trainer applies its graph to the raw examples (writing the
     # transformed examples cost more than the analysis). No pre/post statistics either (two
-    # more TFDV passes nobody reads) and no analyzer cache (nothing feeds it back).
+    # more TFDV passes nobody reads) and no analyzer cache (nothing feeds it back). The TF1
+    # graph: tracing preprocessing_fn as tf.functions costs 3-4 s more on every run, and the
+    # Trainer's transform layer and the serving signatures load either kind.
     transform = Transform(
         examples=examples, schema=schema, preprocessing_fn=cfg.transform.preprocessing_fn,
         materialize=False, disable_statistics=True, disable_analyzer_cache=True,
+        force_tf_compat_v1=True,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
                        "code_fingerprint": code_fingerprint(cfg.transform.preprocessing_fn)})
     transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform
