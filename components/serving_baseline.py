@@ -6,6 +6,10 @@ Pipelines rejects. This component runs the same way locally and on Kubeflow.
 
 On the first run there is no serving model; the output then has ``has_model = 0`` and
 the Evaluator applies only the value thresholds.
+
+The candidate model is an input only to key the cache: a cached baseline is reused only for
+the same candidate in the same serving state (see ``pipeline.runner.serving_state``), and a
+new candidate always gets the model that serves when it is evaluated.
 """
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ class ServingBaselineSpec(types.ComponentSpec):
         # cache: a new push changes it, so a cached baseline is never a stale one.
         "serving_state": ExecutionParameter(type=str, optional=True),
     }
-    INPUTS: Dict[str, ChannelParameter] = {}
+    INPUTS = {"candidate": ChannelParameter(type=standard_artifacts.Model)}
     OUTPUTS = {"baseline_model": ChannelParameter(type=standard_artifacts.Model)}
 
 
@@ -74,7 +78,7 @@ class ServingBaseline(base_component.BaseComponent):
     SPEC_CLASS = ServingBaselineSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, serving_dir: str, serving_state: str = ""):
+    def __init__(self, candidate: types.BaseChannel, serving_dir: str, serving_state: str = ""):
         super().__init__(spec=ServingBaselineSpec(
-            serving_dir=serving_dir, serving_state=serving_state,
+            candidate=candidate, serving_dir=serving_dir, serving_state=serving_state,
             baseline_model=types.Channel(type=standard_artifacts.Model)))

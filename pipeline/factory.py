@@ -124,7 +124,8 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
                        "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed,
                        "code_fingerprint": code_fingerprint(cfg.trainer.run_fn)}).with_id("Trainer")
 
-    baseline = ServingBaseline(serving_dir=target.serving_dir, serving_state=serving_state)
+    baseline = ServingBaseline(candidate=trainer.outputs["model"], serving_dir=target.serving_dir,
+                               serving_state=serving_state)
     evaluator = BaselineAwareEvaluator(
         examples=examples, model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],

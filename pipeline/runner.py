@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
 from tfx.orchestration import metadata
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
@@ -94,12 +95,48 @@ def new_run_id() -> str:
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
 
 
+def _state_it_was_evaluated_in(store, version: int) -> Optional[str]:
+    """The ServingBaseline state of the run that pushed ``version``, if a run of ours did."""
+    pushes = [a for a in store.get_artifacts_by_type("PushedModel")
+              if mlmd.prop(a, "pushed") == 1 and str(mlmd.prop(a, "pushed_version")) == str(version)]
+    if not pushes:
+        return None
+    latest = max(pushes, key=lambda a: a.id)
+    events = [e for e in store.get_events_by_artifact_ids([latest.id])
+              if e.type == metadata_store_pb2.Event.OUTPUT]
+    run_type = store.get_context_type("pipeline_run").id
+    for event in events:
+        for context in store.get_contexts_by_execution(event.execution_id):
+            if context.type_id == run_type:
+                node = mlmd.run_nodes(store, context.name).get("ServingBaseline")
+                state = mlmd.prop(node.execution, "serving_state") if node else None
+                return state if isinstance(state, str) and state else None
+    return None
+
+
+def serving_state(cfg: Config) -> str:
+    """The ServingBaseline cache key: what serves now, as far as the evaluation is concerned.
+
+    Normally ``version=N``, so a new push means a new baseline. But when version N was pushed
+    by one of our runs, the key is the state that run evaluated its candidate in: if this run's
+    Trainer gives that same candidate (the ServingBaseline also keys on it), its evaluation
+    stands and the rerun is fully cached, instead of evaluating the model against itself. A
+    different candidate misses the cache and is evaluated against version N.
+    """
+    version = serving_version(cfg.serving_dir)
+    if version is not None and os.path.exists(cfg.metadata_path):
+        with mlmd.open_store(cfg.metadata_path) as store:
+            recorded = _state_it_was_evaluated_in(store, version)
+        if recorded is not None:
+            return recorded
+    return f"version={version}"
+
+
 def run(cfg: Config, span: int) -> RunResult:
     """Runs the pipeline on ``span`` and reads back what ML Metadata recorded."""
     run_id = new_run_id()
-    state = serving_version(cfg.serving_dir)
     pipeline = factory.create_pipeline(
-        cfg, span, serving_state=f"version={state}",
+        cfg, span, serving_state=serving_state(cfg),
         metadata_connection_config=metadata.sqlite_metadata_connection_config(cfg.metadata_path))
     recorded = run_record.properties(cfg)  # the code as it was when the run started
     start = time.monotonic()
