@@ -28,21 +28,16 @@ from tfx.orchestration import metadata  # noqa: E402
 from tfx.orchestration import pipeline as tfx_pipeline  # noqa: E402
 from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
 
-from components.preprocessing import transformed_name  # noqa: E402
 from pipeline import config as config_module  # noqa: E402
 from pipeline.config import LOCAL_SDK_IMAGE_FLAG, Config  # noqa: E402
-from pipeline.eval_config import label_classes  # noqa: E402
+from pipeline.eval_config import label_classes, model_and_slicing_specs  # noqa: E402
 
 
 def stock_eval_config(cfg: Config) -> tfma.EvalConfig:
     """The template-style TFMA config: stock metrics, value threshold only (no baseline)."""
     num_classes = len(label_classes(cfg.schema, cfg.data.label))
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name="serving_default", label_key=transformed_name(cfg.data.label),
-            prediction_key="probabilities", preprocessing_function_names=["transform_features"])],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
-                                              for s in cfg.evaluator.slices],
+        **model_and_slicing_specs(cfg),
         metrics_specs=[
             tfma.MetricsSpec(metrics=[
                 tfma.MetricConfig(class_name="ExampleCount"),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import List
+from typing import Dict, List
 
 import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -27,12 +27,23 @@ def label_classes(schema_path: str, label: str) -> List[str]:
     return list(domains[feature.domain].value)
 
 
+def model_and_slicing_specs(cfg: Config) -> Dict[str, list]:
+    """The candidate's model spec (raw examples in, TFMA transforms the label) and the slices:
+    overall and each of ``evaluator.slices``."""
+    return {
+        "model_specs": [tfma.ModelSpec(
+            signature_name="serving_default", label_key=transformed_name(cfg.data.label),
+            prediction_key="probabilities", preprocessing_function_names=["transform_features"])],
+        "slicing_specs": [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
+                                                 for s in cfg.evaluator.slices],
+    }
+
+
 def build(cfg: Config) -> tfma.EvalConfig:
     """Accuracy, per-class precision/recall, confusion matrix and example count; overall and
     by each configured slice. The accuracy gate has a value threshold and a change threshold
     against the serving model (dropped by TFMA when nothing serves yet)."""
-    label = cfg.data.label
-    num_classes = len(label_classes(cfg.schema, label))
+    num_classes = len(label_classes(cfg.schema, cfg.data.label))
     accuracy_gate = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": cfg.evaluator.min_accuracy}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -42,11 +53,7 @@ def build(cfg: Config) -> tfma.EvalConfig:
     # for the plot anyway: one per-example combiner instead of one per metric and class.
     derived = {"module": metrics.__name__}
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name="serving_default", label_key=transformed_name(label),
-            prediction_key="probabilities", preprocessing_function_names=["transform_features"])],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s])
-                                              for s in cfg.evaluator.slices],
+        **model_and_slicing_specs(cfg),
         metrics_specs=[
             tfma.MetricsSpec(metrics=[
                 tfma.MetricConfig(class_name="ExampleCount"),
