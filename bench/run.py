@@ -187,14 +187,14 @@ def target_rows(summary: Dict) -> List[str]:
     return out
 
 
-def render(summary: Dict, failures: List[Dict], command: str) -> str:
+def render(summary: Dict, failures: List[Dict], commands: List[str]) -> str:
     lines = ["# Benchmark results", "",
              "Produced by `make bench` (`bench/run.py`); every figure is the median of the runs",
              "counted in its `n` column. Timings are whole processes under `/usr/bin/time -v`",
              "(wall clock; peak RSS is its \"Maximum resident set size\"); per-component seconds",
              "are ML Metadata execution times (create to last update).", "",
              f"* Machine: {machine()}",
-             f"* Command: `{command}`",
+             "* Commands: " + "; ".join(f"`{c}`" for c in commands),
              "* Data: `bench/generate.py`, seed 0, the bundled columns with class-conditional",
              "  values and missing values. Ours reads literal `NA` (as the bundled data has);",
              "  the stock set gets the same rows with empty fields instead, because stock",
@@ -291,8 +291,9 @@ def main() -> None:
     def write() -> None:
         records = load_records(store)
         with open(args.results, "w") as f:
+            commands = list(dict.fromkeys(r.get("command", command) for r in records))
             f.write(render(summarize(records), [r for r in records if r["status"] != 0],
-                           command) + "\n")
+                           commands or [command]) + "\n")
 
     if not args.render_only:
         for rows in (int(s) for s in args.sizes.split(",")):
@@ -301,6 +302,7 @@ def main() -> None:
                 for variant in variants:
                     started = time.time()
                     record = measure(variant, rows, roots, args.work, repeat)
+                    record["command"] = command
                     print(f"{rows:>9,} {variant:<20} #{repeat}: {record['wall']:.1f}s wall, "
                           f"{record['rss_mb']:.0f} MB, exit {record['status']} "
                           f"({time.time() - started:.0f}s)", flush=True)
