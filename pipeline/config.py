@@ -12,7 +12,7 @@ import os
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
@@ -167,16 +167,27 @@ class Config:
         Paths inside ``root`` (the checkout) are hashed relative to it, so the same settings
         hash the same in any clone: the compiled spec carries this hash and is diffed in CI.
         """
-        settings = self.to_dict()
-        for path in (("output_root",), ("schema",), ("data", "root")):
-            *parents, leaf = path
-            node = settings
-            for part in parents:
-                node = node[part]
-            if os.path.isabs(node[leaf]) and _inside(node[leaf], root):
-                node[leaf] = os.path.relpath(node[leaf], root)
+        settings = _map_paths(self, lambda p: os.path.relpath(p, root)
+                              if os.path.isabs(p) and _inside(p, root) else p).to_dict()
         blob = json.dumps(settings, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# The settings that are file system paths: resolved against the config file by ``load``,
+# hashed relative to the checkout by ``Config.digest``.
+_PATH_SETTINGS = (("output_root",), ("schema",), ("data", "root"))
+
+
+def _map_paths(cfg: Config, fn: Callable[[str], str]) -> Config:
+    """``cfg`` with ``fn`` applied to every path setting."""
+    def replace(node: Any, path: tuple) -> Any:
+        head, *rest = path
+        value = replace(getattr(node, head), tuple(rest)) if rest else fn(getattr(node, head))
+        return dataclasses.replace(node, **{head: value})
+
+    for path in _PATH_SETTINGS:
+        cfg = replace(cfg, path)
+    return cfg
 
 
 def _inside(path: str, root: str) -> bool:
@@ -304,10 +315,6 @@ def load(path: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None)
     cfg = _build(Config, raw, source)
     # Relative paths are relative to the config file; command-line paths arrive absolute.
     base = os.path.dirname(path)
-    cfg = dataclasses.replace(
-        cfg,
-        output_root=os.path.abspath(os.path.join(base, cfg.output_root)),
-        schema=os.path.abspath(os.path.join(base, cfg.schema)),
-        data=dataclasses.replace(cfg.data, root=os.path.abspath(os.path.join(base, cfg.data.root))))
+    cfg = _map_paths(cfg, lambda p: os.path.abspath(os.path.join(base, p)))
     _validate(cfg, source)
     return cfg
