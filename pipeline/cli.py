@@ -61,17 +61,20 @@ def main(verbose: bool) -> None:
 @click.option("--interval", type=float, default=60.0, show_default=True,
               help="With --watch: seconds between polls (0: check once, e.g. from cron).")
 @click.option("--max-runs", type=int, help="With --watch: stop after this many runs.")
+@click.option("--recheck", is_flag=True,
+              help="Run even if nothing changed since the last successful run (TFX then finds "
+                   "every component in its cache).")
 def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
         output_root: Optional[str], train_steps: Optional[int], wait: bool,
         window: Optional[int], span_range: Optional[str], watch: bool, interval: float,
-        max_runs: Optional[int]) -> None:
+        max_runs: Optional[int], recheck: bool) -> None:
     """Run the whole pipeline locally under Apache Beam."""
     from pipeline import cli_ct
 
     cfg = _load(config_path, {"data.root": _abspath(data), "output_root": _abspath(output_root),
                               "trainer.train_steps": train_steps,
                               **cli_ct.span_overrides(span, span_range, window)})
-    from pipeline import lock, preflight, spans
+    from pipeline import lock, preflight, spans, uptodate
 
     try:  # settings that only fail against the schema or the disk fail now, not mid-run
         preflight.check(cfg)
@@ -82,23 +85,37 @@ def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
     try:
         with lock.output_root_lock(cfg.output_root, wait=wait, on_wait=lambda pid: click.echo(
                 f"Waiting for the run using {cfg.output_root} (pid {pid}) to end ...")):
-            from pipeline import runner  # heavy imports (TensorFlow) only when running
-
             if watch:
                 sys.exit(cli_ct.watch_and_run(cfg, interval, max_runs))
             click.echo(f"Running {cfg.pipeline_name} on {cli_ct.describe_spans(cfg, chosen)} "
                        f"of {cfg.data.root}")
             click.echo(f"Output root: {cfg.output_root}")
+            previous = None if recheck else uptodate.unchanged_since(cfg, chosen)
+            if previous is not None:
+                for line in _unchanged_lines(previous):
+                    click.echo(line)
+                return
+            uptodate.forget(cfg)
+            from pipeline import runner  # heavy imports (TensorFlow) only when running
+
             result = runner.run(cfg, chosen)
+            outcome = runner.outcome_lines(result) + cli_report.report_lines(cfg, result.run_id)
             click.echo("")
-            for line in runner.summary_lines(result):
+            for line in runner.table_lines(result) + [""] + outcome:
                 click.echo(line)
-            for line in cli_report.report_lines(cfg, result.run_id):
-                click.echo(line)
+            if result.ok:
+                uptodate.remember(cfg, chosen, result.run_id, outcome)
     except lock.LockBusy as e:
         raise click.ClickException(str(e)) from None
     if not result.ok:
         sys.exit(1)
+
+
+def _unchanged_lines(previous: dict) -> list:
+    return ["", f"Nothing changed since run {previous['run_id']} on span {previous['span']}: "
+            "config, code, data, schema, served models, ML Metadata and libraries are as it "
+            "left them, so every component would be a cache hit. Nothing was run "
+            "(--recheck runs it anyway). That run's outcome:", "", *previous["outcome"]]
 
 
 @main.command("infer-schema")

@@ -157,8 +157,8 @@ def run(cfg: Config, span: int) -> RunResult:
     return RunResult(run_id, span, nodes, error, seconds)
 
 
-def summary_lines(result: RunResult) -> List[str]:
-    """The summary table: each component's status, time and cache hit, then the verdict."""
+def table_lines(result: RunResult) -> List[str]:
+    """The run's headline and each component's status, time and cache hit."""
     lines = [f"Run {result.run_id} on span {result.span}: "
              f"{'succeeded' if result.ok else 'FAILED'} in {result.seconds:.1f}s", "",
              f"  {'component':<18}{'status':<11}{'time':>8}  cache"]
@@ -170,6 +170,11 @@ def summary_lines(result: RunResult) -> List[str]:
         status = {"CACHED": "ok", "COMPLETE": "ok"}.get(node.state, node.state.lower())
         lines.append(f"  {node_id:<18}{status:<11}{node.seconds:>7.1f}s  "
                      f"{'hit' if node.cached else 'miss'}")
+    return lines
+
+
+def outcome_lines(result: RunResult) -> List[str]:
+    """The verdict: blessed or not (and why), pushed or not, drift, and why a run stopped."""
     blessed = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[result.blessed]
     if result.pushed_version is not None:
         pushed = f"pushed as version {result.pushed_version}"
@@ -177,7 +182,7 @@ def summary_lines(result: RunResult) -> List[str]:
         pushed = f"not pushed: already serving as version {result.already_serving_version}"
     else:
         pushed = "not pushed"
-    lines += ["", f"  Model: {blessed}, {pushed}"]
+    lines = [f"  Model: {blessed}, {pushed}"]
     evaluation = result.nodes["Evaluator"].outputs.get("evaluation") if result.blessed is False else None
     if evaluation:  # say which threshold failed, not just that one did
         lines.append(f"  NOT blessed: {'; '.join(blessing.reasons(evaluation[0].uri))}")
@@ -185,3 +190,8 @@ def summary_lines(result: RunResult) -> List[str]:
     if result.error:
         lines.append(f"  Stopped: {result.error}")
     return lines
+
+
+def summary_lines(result: RunResult) -> List[str]:
+    """The summary: the component table, then the verdict."""
+    return table_lines(result) + [""] + outcome_lines(result)

@@ -1,8 +1,8 @@
 """End to end under BeamDagRunner on the bundled data, asserting artifacts and ML Metadata.
 
 Modelled on TFX's own penguin e2e test: every component executed, the blessing and the
-pushed model exist, the second run is served from the cache, and a span with a schema
-violation stops at the gate and pushes nothing.
+pushed model exist, a rerun with nothing changed runs nothing (and with --recheck is served
+from TFX's cache), and a span with a schema violation stops at the gate and pushes nothing.
 """
 from __future__ import annotations
 
@@ -99,9 +99,24 @@ def test_pushed_model_serves_raw_examples(first_run, output_root):
     assert abs(float(tf.reduce_sum(out["probabilities"])) - 1.0) < 1e-5
 
 
-def test_rerun_with_nothing_changed_is_served_from_the_cache(first_run, output_root):
-    """Version 1 now serves, but it is this very candidate: its evaluation stands."""
+def test_rerun_with_nothing_changed_runs_nothing(first_run, output_root):
+    """The up-to-date check answers before TFX: no new run in ML Metadata, the same outcome."""
+    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
+        runs_before = len(store.get_contexts_by_type("pipeline_run"))
     second = run_cli("--output-root", output_root)
+    assert second.returncode == 0, second.stderr
+    first_id = run_id_of(first_run.stdout)
+    assert f"Nothing changed since run {first_id} on span 3" in second.stdout
+    assert "Model: blessed, pushed as version 1" in second.stdout
+    assert "▶" not in second.stdout  # no component started
+    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
+        assert len(store.get_contexts_by_type("pipeline_run")) == runs_before
+
+
+def test_recheck_with_nothing_changed_is_served_from_the_cache(first_run, output_root):
+    """What the up-to-date check skipped is what TFX's cache gives: every node CACHED. Version
+    1 now serves, but it is this very candidate: its evaluation stands."""
+    second = run_cli("--output-root", output_root, "--recheck")
     assert second.returncode == 0, second.stderr
     nodes = nodes_of(output_root, run_id_of(second.stdout))
     assert {n.state for n in nodes.values()} == {"CACHED"}, {
@@ -131,3 +146,4 @@ def test_schema_violation_stops_before_trainer_and_pushes_nothing(first_run, out
     assert "Transform" not in nodes and "Trainer" not in nodes and "Pusher" not in nodes
     assert sorted(os.listdir(os.path.join(output_root, "serving"))) == ["1"]
     assert "Model: not evaluated, not pushed" in result.stdout
+    assert not os.path.exists(os.path.join(output_root, "last_run.json"))  # no skip after it
