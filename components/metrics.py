@@ -9,26 +9,75 @@ At 200k rows that cut the Evaluator from 91 s to about a third (``bench/``).
 
 Precision and recall here are of the top predicted class, like the accuracy and the plot;
 a class never predicted (or never present) gets 0, as Keras' metrics give.
+
+The plot is TFMA's ``multi_class_confusion_matrix_plot`` (same name, same proto) built from
+that same matrix. The matrix has its own name, not TFMA's: TFMA de-duplicates computations by
+combiner and key, so sharing the name with TFMA's plot would let the order of the metrics
+decide which per-example extraction runs.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
+import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics as mcm
+from tensorflow_model_analysis.utils import model_util
 
 ACCURACY = "accuracy"
 PRECISION = "precision"
 RECALL = "recall"
+PLOT = "multi_class_confusion_matrix_plot"  # TFMA's own plot name: viewers know it
+_MATRICES = "_top_class_confusion_matrices"
 _THRESHOLD = 0.0  # every example counts for its top class, as in the confusion matrix plot
+_UNWEIGHTED = np.array([1.0])
+
+Extract = Callable[..., Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def _of_model(value: Any, model_name: str) -> Any:
+    """With a baseline, TFMA keys labels and predictions by model name."""
+    return value[model_name] if isinstance(value, Mapping) and model_name in value else value
+
+
+def label_prediction_weight(eval_config, model_name: str) -> Extract:
+    """The per-example (label, prediction, weight) the confusion-matrix combiner reads.
+
+    TFMA's generic ``metric_util.to_label_prediction_example_weight`` serves every case TFMA
+    supports, with dozens of checks and conversions per example: two thirds of the combiner's
+    time, and the combiner runs once per example and slice. For this pipeline's case, an
+    unweighted single class id and a vector of class probabilities, picking the two arrays is
+    the whole job. Anything else (weights, one-hot or missing labels, multiple outputs) goes
+    to the generic one.
+    """
+    spec = model_util.get_model_spec(eval_config, model_name) if eval_config else None
+    prediction_key = spec.prediction_key if spec else ""
+
+    def extract(inputs: metric_types.StandardMetricInputs, **kwargs):
+        if not kwargs.get("example_weighted") and not kwargs.get("output_name"):
+            label = _of_model(inputs.label, model_name)
+            prediction = _of_model(inputs.prediction, model_name)
+            if isinstance(prediction, Mapping) and prediction_key:
+                prediction = prediction.get(prediction_key)
+            if (isinstance(label, np.ndarray) and label.size == 1
+                    and isinstance(prediction, np.ndarray) and prediction.ndim == 1
+                    and prediction.size > 1):
+                yield label, prediction, _UNWEIGHTED
+                return
+        yield from metric_util.to_label_prediction_example_weight(
+            inputs, eval_config=eval_config, model_name=model_name, **kwargs)
+
+    return extract
 
 
 def _matrix_computations(eval_config, model_name: str, output_name: str,
                          example_weighted: bool) -> Tuple[List, metric_types.MetricKey]:
     """The shared confusion-matrix combiner (TFMA de-duplicates it) and its result key."""
     computations = mcm.multi_class_confusion_matrices(
-        thresholds=[_THRESHOLD], eval_config=eval_config, model_name=model_name,
-        output_name=output_name, example_weighted=example_weighted)
+        thresholds=[_THRESHOLD], name=_MATRICES,
+        extract_label_prediction_and_weight=label_prediction_weight(eval_config, model_name),
+        eval_config=eval_config, model_name=model_name, output_name=output_name,
+        example_weighted=example_weighted)
     return computations, computations[-1].keys[-1]
 
 
@@ -90,6 +139,20 @@ def _precision_recall(num_classes: int, name: str = "", eval_config=None, model_
     return computations
 
 
+def _plot(name: str = PLOT, eval_config=None, model_name: str = "", output_name: str = "",
+          example_weighted: bool = False) -> metric_types.MetricComputations:
+    key = metric_types.PlotKey(name=name, model_name=model_name, output_name=output_name,
+                               example_weighted=example_weighted)
+    computations, matrices = _matrix_computations(eval_config, model_name, output_name,
+                                                  example_weighted)
+
+    def result(metrics) -> Dict[metric_types.PlotKey, Any]:
+        return {key: metrics[matrices].to_proto().multi_class_confusion_matrix_at_thresholds}
+
+    computations.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return computations
+
+
 class ConfusionAccuracy(metric_types.Metric):
     """Accuracy of the top predicted class, from the shared confusion matrix."""
 
@@ -105,5 +168,14 @@ class ClassPrecisionRecall(metric_types.Metric):
                          num_classes=num_classes, name=name)
 
 
+class ConfusionMatrixPlot(metric_types.Metric):
+    """TFMA's multi-class confusion matrix plot (top class at threshold 0), from the shared
+    matrix."""
+
+    def __init__(self, name: str = PLOT):
+        super().__init__(metric_util.merge_per_key_computations(_plot), name=name)
+
+
 metric_types.register_metric(ConfusionAccuracy)
+metric_types.register_metric(ConfusionMatrixPlot)
 metric_types.register_metric(ClassPrecisionRecall)

@@ -61,7 +61,7 @@ def build(cfg: Config) -> tfma.EvalConfig:
                                   **derived),
                 tfma.MetricConfig(class_name="ClassPrecisionRecall",
                                   config=json.dumps({"num_classes": num_classes}), **derived),
-                tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                tfma.MetricConfig(class_name="ConfusionMatrixPlot", **derived),
             ]),
         ],
         # Not the Keras metrics compiled into the model: TFMA would run them through Keras per

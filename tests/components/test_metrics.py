@@ -1,7 +1,7 @@
 """Accuracy and per-class precision/recall derived from TFMA's confusion-matrix combiner."""
 import numpy as np
 import pytest
-from tensorflow_model_analysis.metrics import metric_specs, metric_types
+from tensorflow_model_analysis.metrics import metric_specs, metric_types, metric_util
 
 from components import metrics
 from pipeline import config, eval_config
@@ -52,3 +52,73 @@ def test_eval_config_resolves_the_derived_metrics_with_one_per_example_combiner(
                 and "confusion" in c.keys[0].name}
     assert len(matrices) == 1
     assert not spec.options.include_default_metrics.value
+    # The plot is TFMA's, under its own name, from that same matrix.
+    assert "multi_class_confusion_matrix_plot" in {k.name for c in computations for k in c.keys}
+
+
+def test_the_plot_is_tfmas_confusion_matrix_proto():
+    (plot,) = _run(metrics._plot()).values()
+    (matrix,) = plot.matrices
+    counts = {(e.actual_class_id, e.predicted_class_id): e.num_weighted_examples
+              for e in matrix.entries}
+    assert counts == {(0, 0): 1, (0, 1): 1, (1, 1): 2, (2, 2): 2, (2, 0): 1}
+
+
+SPEC = eval_config.build(config.load())
+GENERIC = metric_util.to_label_prediction_example_weight
+ARGS = dict(output_name="", flatten=False, require_single_example_weight=True)
+
+
+def _both(inputs, model_name="", **overrides):
+    kwargs = {**ARGS, "example_weighted": False, **overrides}
+    ours = list(metrics.label_prediction_weight(SPEC, model_name)(inputs, **kwargs))
+    generic = list(GENERIC(inputs, eval_config=SPEC, model_name=model_name, **kwargs))
+    return ours, generic
+
+
+def _same(ours, generic):
+    assert len(ours) == len(generic) == 1
+    for a, b in zip(ours[0], generic[0]):
+        np.testing.assert_array_equal(np.asarray(a, dtype=float).ravel(),
+                                      np.asarray(b, dtype=float).ravel())
+
+
+PROBABILITIES = np.array([0.2, 0.7, 0.1], dtype=np.float32)
+OUTPUTS = {"class_ids": np.array([1]), "classes": np.array([b"Gentoo"], dtype=object),
+           "probabilities": PROBABILITIES}
+
+
+@pytest.mark.parametrize("inputs, model_name", [
+    (metric_types.StandardMetricInputs(labels=np.array([2]), predictions=OUTPUTS), ""),
+    (metric_types.StandardMetricInputs(labels=np.array([0]), predictions=PROBABILITIES), ""),
+    # With a baseline, TFMA keys labels and predictions by model name.
+    (metric_types.StandardMetricInputs(
+        labels={"candidate": np.array([1]), "baseline": np.array([1])},
+        predictions={"candidate": OUTPUTS, "baseline": {**OUTPUTS, "probabilities": 1 - PROBABILITIES}}),
+     "candidate"),
+], ids=["serving outputs", "probabilities", "with a baseline"])
+def test_the_lean_extraction_gives_what_tfmas_generic_one_gives(inputs, model_name):
+    spec = SPEC
+    if model_name:  # two model specs, as the Evaluator makes them when a model serves
+        spec = eval_config.build(config.load())
+        spec.model_specs[0].name = "candidate"
+        baseline = spec.model_specs.add()
+        baseline.CopyFrom(spec.model_specs[0])
+        baseline.name, baseline.is_baseline = "baseline", True
+    kwargs = {**ARGS, "example_weighted": False}
+    ours = list(metrics.label_prediction_weight(spec, model_name)(inputs, **kwargs))
+    generic = list(GENERIC(inputs, eval_config=spec, model_name=model_name, **kwargs))
+    _same(ours, generic)
+    assert ours[0][2] is metrics._UNWEIGHTED  # it took the lean path, not the fallback
+
+
+def test_weighted_or_one_hot_inputs_go_to_the_generic_extraction():
+    weighted = metric_types.StandardMetricInputs(
+        labels=np.array([1]), predictions=OUTPUTS, example_weights=np.array([3.0]))
+    ours, generic = _both(weighted, example_weighted=True)
+    _same(ours, generic)
+    assert float(ours[0][2][0]) == 3.0
+    one_hot = metric_types.StandardMetricInputs(labels=np.array([0, 1, 0]), predictions=OUTPUTS)
+    ours, generic = _both(one_hot)
+    _same(ours, generic)
+    assert ours[0][2] is not metrics._UNWEIGHTED
