@@ -11,7 +11,8 @@ stock CsvExampleGen it:
   Beam element per row to the stock partition and WriteSplit: per-element overhead on the
   DirectRunner capped ingestion at a few thousand rows/s. The split rule is the stock
   ``_PartitionFn``'s (SHA-256 of the serialized example modulo the total bucket count), the
-  files are the stock gzipped TFRecords (``data_tfrecord-00000-of-00001.gz`` per split), so
+  files are the stock gzipped TFRecords (``data_tfrecord-00000-of-00001.gz`` per split, or one
+  per DirectRunner worker process when the run fans out: ``shard_count``), so
   every downstream component reads them unchanged.
 
 Column types are inferred over the whole file in a first streaming pass (int, then
@@ -297,8 +298,20 @@ def resolve_span_without_driver(exec_properties: Dict[str, Any],
             proto_utils.proto_to_json(input_config)}
 
 
-# The stock WriteSplit's single-shard file name, so readers that glob "*" or "*.gz" see the same.
-SPLIT_FILE = write_split.DEFAULT_FILE_NAME + "-00000-of-00001.gz"
+def shard_file(shard: int, shards: int) -> str:
+    """The stock WriteSplit's file names, so readers that glob "*" or "*.gz" see the same."""
+    return f"{write_split.DEFAULT_FILE_NAME}-{shard:05d}-of-{shards:05d}.gz"
+
+
+def shard_count(beam_args: List[str]) -> int:
+    """One shard per DirectRunner worker process the component was given, else one: a file is
+    read by one worker, so the components downstream can split the work only by files."""
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+    options = PipelineOptions(beam_args).view_as(DirectOptions)
+    if options.direct_running_mode == "multi_processing" and options.direct_num_workers > 1:
+        return options.direct_num_workers
+    return 1
 
 
 def bucket_bounds(output_config: example_gen_pb2.Output) -> List[int]:
@@ -382,42 +395,49 @@ _GZIP_LEVEL = 1
 
 
 def write_splits(files: List[str], split_dirs: List[str],
-                 bounds: Optional[List[int]] = None) -> List[int]:
+                 bounds: Optional[List[int]] = None, shards: int = 1) -> List[int]:
     """Reads ``files`` batch by batch and writes each example to its split's gzipped TFRecord.
 
     With ``bounds`` the examples are hash-split over ``split_dirs``; without, everything goes
-    to the single ``split_dirs[0]``. Memory stays at one record batch. Returns rows per split.
+    to the single ``split_dirs[0]``. Each split gets ``shards`` files, filled a record batch
+    at a time in turn. Memory stays at one record batch. Returns rows per split.
     Each file is read once with types guessed from its first block; if a later block
     disproves the guess, everything is written again with whole-file type inference.
     """
     guesses = [guess_column_types(path) for path in files]
     if all(g is not None for g in guesses):
         try:
-            return _write_splits(files, guesses, split_dirs, bounds)
+            return _write_splits(files, guesses, split_dirs, bounds, shards)
         except TypeGuessFailed:
             pass
-    return _write_splits(files, [None] * len(files), split_dirs, bounds)
+    return _write_splits(files, [None] * len(files), split_dirs, bounds, shards)
 
 
 def _write_splits(files: List[str], types: List[Optional[Dict[str, pa.DataType]]],
-                  split_dirs: List[str], bounds: Optional[List[int]]) -> List[int]:
+                  split_dirs: List[str], bounds: Optional[List[int]], shards: int) -> List[int]:
     import tensorflow as tf  # only the executor needs TF; the readers above stay light
 
     options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=_GZIP_LEVEL)
     counts = [0] * len(split_dirs)
-    writers = []
+    writers = []  # [shard][split]
     try:
         for directory in split_dirs:
             fileio.makedirs(directory)
-            writers.append(tf.io.TFRecordWriter(os.path.join(directory, SPLIT_FILE), options))
+        for shard in range(shards):
+            writers.append([tf.io.TFRecordWriter(
+                os.path.join(directory, shard_file(shard, shards)), options)
+                for directory in split_dirs])
         # The per-row loop is the hot spot: bind everything it calls (the C++ write skips
         # TFRecordWriter's Python wrapper) and inline ``split_index``.
-        writes = [super(tf.io.TFRecordWriter, w).write for w in writers]
+        shard_writes = [[super(tf.io.TFRecordWriter, w).write for w in ws] for ws in writers]
         sha256, from_bytes, place = hashlib.sha256, int.from_bytes, bisect.bisect
         total = bounds[-1] if bounds else 1
+        batches = 0
         for path, guessed in zip(files, types):
             for batch in record_batches(path, guessed):
                 examples = encode_deterministic(batch)
+                writes = shard_writes[batches % shards]
+                batches += 1
                 if bounds is None:
                     for serialized in examples:
                         writes[0](serialized)
@@ -428,7 +448,7 @@ def _write_splits(files: List[str], types: List[Optional[Dict[str, pa.DataType]]
                     writes[index](serialized)
                     counts[index] += 1
     finally:
-        for writer in writers:
+        for writer in (w for ws in writers for w in ws):
             writer.close()
     return counts
 
@@ -459,12 +479,14 @@ class Executor(BaseExampleGenExecutor):
         artifact_utils.get_single_instance(examples).split_names = (
             artifact_utils.encode_split_names(names))
         dirs = [artifact_utils.get_split_uri(examples, name) for name in names]
+        shards = shard_count(self._beam_pipeline_args)
         if output_config.split_config.splits:  # one input split, hash-split into the outputs
             write_splits(self.input_files(exec_properties, input_config.splits[0].pattern),
-                         dirs, bucket_bounds(output_config))
+                         dirs, bucket_bounds(output_config), shards)
         else:  # input splits map one to one onto output splits
             for split, directory in zip(input_config.splits, dirs):
-                write_splits(self.input_files(exec_properties, split.pattern), [directory])
+                write_splits(self.input_files(exec_properties, split.pattern), [directory],
+                             shards=shards)
         payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
         for artifact in examples:

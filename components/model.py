@@ -164,7 +164,15 @@ def run_fn(fn_args) -> None:
 
 
 def export(model: tf.keras.Model, fn_args) -> None:
-    """Saves ``model`` to the Trainer's serving directory with both signatures."""
+    """Saves ``model`` to the Trainer's serving directory with both signatures.
+
+    A plain SavedModel of the two signatures and the weights, not a Keras one: Keras'
+    ``model.save`` traced every layer's functions for its own loader, about as long as the
+    training, and TFMA then loaded it through Keras. TFMA and TF Serving only use the
+    signatures."""
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    model.save(fn_args.serving_model_dir, save_format="tf",
-               signatures=_signatures(model, tf_transform_output, fn_args.custom_config["label"]))
+    signatures = _signatures(model, tf_transform_output, fn_args.custom_config["label"])
+    served = tf.Module()
+    served.weights = list(model.weights)
+    served.tft_layer = model.tft_layer
+    tf.saved_model.save(served, fn_args.serving_model_dir, signatures=signatures)

@@ -97,6 +97,7 @@ def _default_beam_profiles() -> Dict[str, List[str]]:
 class BeamConfig:
     profile: str = "local"                # which of `profiles` the components' Beam jobs use
     profiles: Dict[str, List[str]] = field(default_factory=_default_beam_profiles)
+    parallel_from_rows: int = 500_000     # local runs: rows from which the Evaluator fans out
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,9 @@ def _validate(cfg: Config, source: str) -> None:
         if _get(cfg, path) not in allowed:
             raise ConfigError(f"{source}: {'.'.join(path)}: must be one of {', '.join(allowed)}, "
                               f"got {_get(cfg, path)!r}")
+    if cfg.beam.parallel_from_rows < 0:
+        raise ConfigError(f"{source}: beam.parallel_from_rows: must be >= 0 (0: never), "
+                          f"got {cfg.beam.parallel_from_rows}")
     if cfg.data.span is not None and cfg.data.span < 0:
         raise ConfigError(f"{source}: data.span: must be a span number >= 0, got {cfg.data.span}")
     if "{SPAN}" not in cfg.data.span_pattern:

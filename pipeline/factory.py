@@ -20,7 +20,7 @@ from components.serving_baseline import ServingBaseline
 from components.span_window import WindowedCsvExampleGen
 from components.trainer import StepsTrainer
 from components.validation_gate import GatedExampleValidator
-from pipeline import eval_config
+from pipeline import eval_config, parallel
 from pipeline.config import Config
 from pipeline.lineage import code_fingerprint
 
@@ -45,13 +45,15 @@ class Target:
     train_steps: Union[int, data_types.RuntimeParameter]
     beam_args: List[str]
     span: Optional[int] = None
+    heavy_beam_args: List[str] = dataclasses.field(default_factory=list)  # see pipeline/parallel.py
 
 
 def local_target(cfg: Config, span: Optional[int]) -> Target:
     """Everything on this machine, under ``cfg.output_root``."""
     return Target(data_root=cfg.data.root, schema_file=cfg.schema, pipeline_root=cfg.pipeline_root,
                   serving_dir=cfg.serving_dir, train_steps=cfg.trainer.train_steps,
-                  beam_args=cfg.beam_args(), span=span)
+                  beam_args=cfg.beam_args(), span=span,
+                  heavy_beam_args=parallel.local_beam_args(cfg, span))
 
 
 def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional[Target] = None,
@@ -150,6 +152,10 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
     components = [example_gen, statistics_gen, schema_gen, validator, drift_check, transform,
                   trainer, baseline, evaluator, pusher, report]
     assert [c.id for c in components] == COMPONENT_IDS
+    if target.heavy_beam_args:  # TFX puts a component's own Beam arguments after the pipeline's
+        for component in components:
+            if component.id in parallel.HEAVY_COMPONENTS:
+                component.with_beam_pipeline_args(target.heavy_beam_args)
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.pipeline_name, pipeline_root=target.pipeline_root,
         components=components, enable_cache=True,

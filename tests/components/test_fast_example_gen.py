@@ -36,9 +36,12 @@ def _run(executor, input_base: str, out: str, pattern: str = "span-1/*.csv"):
     return examples
 
 
+def _read(*files: str) -> list:
+    return [r.numpy() for r in tf.data.TFRecordDataset(list(files), compression_type="GZIP")]
+
+
 def _records(out: str, split: str) -> list:
-    files = glob.glob(os.path.join(out, f"Split-{split}", "*"))
-    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    return _read(*glob.glob(os.path.join(out, f"Split-{split}", "*")))
 
 
 def _rows(records) -> list:
@@ -170,3 +173,38 @@ def test_empty_span_is_a_clear_error(tmp_path):
     (tmp_path / "span-1" / "p.csv").write_text("a,b\n")
     with pytest.raises(CsvDataError, match="header but no data rows"):
         _run(Executor(), str(tmp_path), str(tmp_path / "out"))
+
+
+def test_sharded_output_holds_the_same_examples_in_the_same_splits(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_example_gen, "_BLOCK_SIZE", 4096)  # many record batches
+    path = tmp_path / "rows.csv"
+    path.write_text("id,x\n" + "".join(f"{i},{i % 7}.5\n" for i in range(5000)))
+
+    def write(out, shards):
+        dirs = [str(tmp_path / out / "train"), str(tmp_path / out / "eval")]
+        counts = csv_example_gen.write_splits([str(path)], dirs,
+                                              csv_example_gen.bucket_bounds(SPLITS), shards)
+        return counts, dirs
+
+    one_counts, one = write("one", 1)
+    two_counts, two = write("two", 2)
+    assert one_counts == two_counts and sum(two_counts) == 5000
+    for single, sharded in zip(one, two):
+        names = sorted(os.listdir(sharded))
+        assert names == ["data_tfrecord-00000-of-00002.gz", "data_tfrecord-00001-of-00002.gz"]
+        per_shard = [_read(os.path.join(sharded, n)) for n in names]
+        assert all(per_shard)  # both shards get record batches
+        assert sorted(r for shard in per_shard for r in shard) == sorted(
+            _read(os.path.join(single, "data_tfrecord-00000-of-00001.gz")))
+
+
+@pytest.mark.parametrize("args, shards", [
+    ([], 1),
+    (["--direct_running_mode=in_memory", "--direct_num_workers=1"], 1),
+    (["--direct_running_mode=multi_threading", "--direct_num_workers=2"], 1),
+    # The local profile, then a component's own arguments: the later ones win.
+    (["--direct_running_mode=in_memory", "--direct_num_workers=1",
+      "--direct_running_mode=multi_processing", "--direct_num_workers=2"], 2),
+])
+def test_one_shard_per_worker_process(args, shards):
+    assert csv_example_gen.shard_count(args) == shards
