@@ -166,7 +166,9 @@ def summarize(records: List[Dict]) -> Dict:
             summary.setdefault(rows, {})[variant] = {
                 "n": len(runs), "wall": _median([r["wall"] for r in runs]),
                 "rss_mb": _median([r["rss_mb"] for r in runs]),
-                "tree_rss_mb": _median([r.get("tree_rss_mb", r["rss_mb"]) for r in runs]),
+                # A run shorter than the first sample has no tree figure; its largest single
+                # process is then the best lower bound.
+                "tree_rss_mb": _median([max(r.get("tree_rss_mb", 0), r["rss_mb"]) for r in runs]),
                 "components": {n: _median([r["components"][n]["seconds"] for r in runs
                                            if n in r["components"]]) for n in names},
                 "states": {n: sorted({r["components"][n]["state"] for r in runs
@@ -213,7 +215,7 @@ def target_rows(summary: Dict) -> List[str]:
         cold, warm = get(rows, "ours cold", "wall"), get(rows, "ours warm", "wall")
         if cold and warm:
             out.append(row(f"warm rerun ≤ 10% of cold ({rows:,} rows)",
-                           f"{warm:.1f} s / {cold:.0f} s = {warm / cold:.0%}", warm / cold <= 0.10))
+                           f"{warm:.1f} s / {cold:.0f} s = {warm / cold:.1%}", warm / cold <= 0.10))
     ours, stock = get(BUNDLED, "ours cold", "wall"), get(BUNDLED, "stock set", "wall")
     if ours and stock:
         out.append(row(f"bundled {BUNDLED} rows no slower than the stock set",
