@@ -25,6 +25,7 @@ import bisect
 import codecs
 import csv
 import hashlib
+import itertools
 import io
 import os
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -432,12 +433,11 @@ def _write_splits(files: List[str], types: List[Optional[Dict[str, pa.DataType]]
         shard_writes = [[super(tf.io.TFRecordWriter, w).write for w in ws] for ws in writers]
         sha256, from_bytes, place = hashlib.sha256, int.from_bytes, bisect.bisect
         total = bounds[-1] if bounds else 1
-        batches = 0
+        rotation = itertools.cycle(shard_writes)  # each record batch to the next shard
         for path, guessed in zip(files, types):
             for batch in record_batches(path, guessed):
                 examples = encode_deterministic(batch)
-                writes = shard_writes[batches % shards]
-                batches += 1
+                writes = next(rotation)
                 if bounds is None:
                     for serialized in examples:
                         writes[0](serialized)

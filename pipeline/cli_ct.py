@@ -34,8 +34,7 @@ def window_of(cfg: config_lib.Config, end: int) -> List[int]:
     ExampleGen executor picks them."""
     from pipeline import spans
 
-    return [s for s in spans.available_spans(cfg.data.root, cfg.data.span_pattern)
-            if s <= end][-cfg.data.window:]
+    return list(spans.window(cfg.data.root, cfg.data.span_pattern, end, cfg.data.window))
 
 
 def check_range(cfg: config_lib.Config, span_range: Optional[str], end: int) -> None:

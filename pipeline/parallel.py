@@ -35,11 +35,10 @@ def count_rows(files: List[str], limit: int) -> int:
 
 def window_files(cfg: Config, span: Optional[int]) -> List[str]:
     """The CSV files a run on ``span`` (default: the latest) reads: its span window's."""
-    available = spans.available_spans(cfg.data.root, cfg.data.span_pattern)
-    if not available:
-        return []
-    last = max(available) if span is None else span
-    return [f for s in range(last - cfg.data.window + 1, last + 1) for f in available.get(s, [])]
+    end = span if span is not None else max(
+        spans.available_spans(cfg.data.root, cfg.data.span_pattern), default=-1)
+    chosen = spans.window(cfg.data.root, cfg.data.span_pattern, end, cfg.data.window)
+    return [f for files in chosen.values() for f in files]
 
 
 def local_beam_args(cfg: Config, span: Optional[int], cores: Optional[int] = None) -> List[str]:

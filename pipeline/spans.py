@@ -31,6 +31,13 @@ def available_spans(root: str, pattern: str) -> Dict[int, List[str]]:
     return {span: sorted(files) for span, files in sorted(spans.items())}
 
 
+def window(root: str, pattern: str, end: int, size: int) -> Dict[int, List[str]]:
+    """{span: files} of the last ``size`` spans with files up to ``end``, as the ExampleGen
+    executor picks them (a span without files is skipped, not counted)."""
+    available = available_spans(root, pattern)
+    return {s: available[s] for s in [s for s in available if s <= end][-size:]}
+
+
 def resolve_span(root: str, pattern: str, span: Optional[int] = None) -> int:
     """The requested span if it has files, else the latest; a clear error if none."""
     if not os.path.isdir(root):

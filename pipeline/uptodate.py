@@ -19,7 +19,7 @@ import importlib.metadata
 import json
 import os
 import sys
-from typing import Iterable, List, Optional
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 from pipeline.config import PROJECT_ROOT, Config
 
@@ -30,30 +30,35 @@ LIBRARIES = ("tfx", "tensorflow", "tf-keras", "tensorflow-transform",
              "ml-metadata", "apache-beam", "numpy", "pyarrow", "protobuf")
 
 
+def _walk(top: str) -> Iterator[Tuple[str, List[str]]]:
+    """(folder, its file paths) under ``top`` in a stable order, without ``__pycache__``."""
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        yield folder, [os.path.join(folder, name) for name in sorted(files)]
+
+
+def _stat_line(path: str, relative_to: str) -> str:
+    stat = os.stat(path)
+    return f"{os.path.relpath(path, relative_to)} {stat.st_size} {stat.st_mtime_ns}"
+
+
 def _stat_lines(top: str, relative_to: str) -> Iterable[str]:
     """'path size mtime' for every file under ``top`` (or ``top`` itself), and every folder
     (an empty one, such as a new serving version, counts too), in a stable order."""
     if os.path.isfile(top):
-        stat = os.stat(top)
-        yield f"{os.path.relpath(top, relative_to)} {stat.st_size} {stat.st_mtime_ns}"
+        yield _stat_line(top, relative_to)
         return
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+    for folder, paths in _walk(top):
         yield f"{os.path.relpath(folder, relative_to)}/"
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            stat = os.stat(path)
-            yield f"{os.path.relpath(path, relative_to)} {stat.st_size} {stat.st_mtime_ns}"
+        yield from (_stat_line(path, relative_to) for path in paths)
 
 
 def _source_lines(root: str) -> Iterable[str]:
     """Content hashes of the project's code: a checkout or an edit that keeps the size and
     mtime must still count as a change."""
     for package in SOURCE_PACKAGES:
-        for folder, dirs, files in os.walk(os.path.join(root, package)):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(f for f in files if not f.endswith(".pyc")):
-                path = os.path.join(folder, name)
+        for _, paths in _walk(os.path.join(root, package)):
+            for path in (p for p in paths if not p.endswith(".pyc")):
                 with open(path, "rb") as f:
                     digest = hashlib.sha256(f.read()).hexdigest()
                 yield f"{os.path.relpath(path, root)} {digest}"

@@ -53,3 +53,14 @@ def test_only_the_heavy_components_get_the_workers(monkeypatch):
 
 def test_the_bundled_run_stays_in_memory():
     assert factory.local_target(config_lib.load(), None).heavy_beam_args == []
+
+
+def test_the_rows_counted_are_the_window_the_example_gen_reads(tmp_path):
+    """A span without files is skipped, not counted: the window reaches back past it."""
+    for span in (1, 3):
+        (tmp_path / f"span-{span}").mkdir()
+        (tmp_path / f"span-{span}" / "rows.csv").write_text("h\n1\n")
+    cfg = config_lib.load(None, {"data.root": str(tmp_path), "data.window": 2})
+    assert parallel.window_files(cfg, None) == [str(tmp_path / "span-1" / "rows.csv"),
+                                                str(tmp_path / "span-3" / "rows.csv")]
+    assert parallel.window_files(cfg, 1) == [str(tmp_path / "span-1" / "rows.csv")]
