@@ -1,4 +1,4 @@
-"""ExampleValidator that gates the run: any anomaly stops it before Transform and Trainer.
+"""ExampleValidator that gates the run: any anomaly stops it before the Trainer.
 
 Stock ExampleValidator only records anomalies. This subclass runs the stock executor,
 then fails the execution with a one-line message naming each anomalous feature, so the

@@ -28,6 +28,9 @@ from pipeline.lineage import code_fingerprint
 COMPONENT_IDS = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                  "DriftCheck", "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher",
                  "Report"]
+# The nodes that stop a run on bad data (schema anomalies; drift with drift_policy: stop). When
+# a run fails, a gate's failure is its cause (pipeline/dag_runner.py).
+GATES = ("ExampleValidator", "DriftCheck")
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,6 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         force_tf_compat_v1=True,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
                        "code_fingerprint": code_fingerprint(cfg.transform.preprocessing_fn)})
-    transform.add_upstream_node(validator)  # the gate: no anomaly-free data, no Transform
-    transform.add_upstream_node(drift_check)
 
     trainer = StepsTrainer(
         run_fn=cfg.trainer.run_fn,
@@ -125,6 +126,12 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
                        "hidden_units": cfg.trainer.hidden_units,
                        "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed,
                        "code_fingerprint": code_fingerprint(cfg.trainer.run_fn)}).with_id("Trainer")
+    # The gate: no anomaly-free data (and, with drift_policy stop, no drift), no model. It
+    # sits before the Trainer, not Transform: Transform's analysis then runs while
+    # StatisticsGen computes the statistics the gate reads (ForkingDagRunner, and parallel
+    # pods on Kubeflow), and nothing that Transform writes is used unless the gate passes.
+    trainer.add_upstream_node(validator)
+    trainer.add_upstream_node(drift_check)
 
     baseline = ServingBaseline(candidate=trainer.outputs["model"], serving_dir=target.serving_dir,
                                serving_state=serving_state)

@@ -1,58 +1,21 @@
-"""The local run: BeamDagRunner with SQLite ML Metadata, progress lines and a summary."""
+"""The local run: the pipeline under ForkingDagRunner with SQLite ML Metadata, and a summary."""
 from __future__ import annotations
 
 import datetime
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
-from tfx.dsl.compiler import compiler, constants
+from tfx.dsl.compiler import compiler
 from tfx.orchestration import metadata
-from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner, PipelineNodeAsDoFn
-from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.serving_baseline import serving_version
 from pipeline import blessing, factory, mlmd, monitor, run_record
+from pipeline.dag_runner import ForkingDagRunner, one_line
 from pipeline.config import Config
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    # Beam appends "[while running 'Run[...]']" to the message; the first line is ours.
-    first = re.sub(r" \[while running '[^']*'\]$", "", text[0]) if text else ""
-    return f"{type(error).__name__}: {first}"
-
-
-class _ProgressDoFn(PipelineNodeAsDoFn):
-    """Prints a line when a component starts and when it ends, with its duration."""
-
-    def _run_node(self) -> None:
-        print(f"  ▶ {self._node_id}", flush=True)
-        start = time.monotonic()
-        try:
-            super()._run_node()
-        except Exception as error:
-            print(f"  ✘ {self._node_id} failed after {time.monotonic() - start:.1f}s: "
-                  f"{one_line(error)}", file=sys.stderr, flush=True)
-            raise
-        print(f"  ✔ {self._node_id} {time.monotonic() - start:.1f}s", flush=True)
-
-
-class ProgressBeamDagRunner(BeamDagRunner):
-    """BeamDagRunner with our own run id and per-component progress lines."""
-
-    _PIPELINE_NODE_DO_FN_CLS = _ProgressDoFn
-
-    run_id = ""  # set per run; BeamDagRunner.__new__ reads constructor arguments as legacy ones
-
-    def run_with_ir(self, pipeline, run_options=None) -> None:
-        runtime_parameter_utils.substitute_runtime_parameter(
-            pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: self.run_id})
-        super().run_with_ir(pipeline, run_options)
 
 
 @dataclass
@@ -142,7 +105,8 @@ def run(cfg: Config, span: int) -> RunResult:
     start = time.monotonic()
     error = None
     try:
-        dag_runner = ProgressBeamDagRunner()
+        dag_runner = ForkingDagRunner()
+        dag_runner.gates = factory.GATES
         dag_runner.run_id = run_id
         dag_runner.run_with_ir(compiler.Compiler().compile(pipeline))
     except Exception as e:  # the failing component already printed its one-line reason

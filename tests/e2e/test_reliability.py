@@ -131,7 +131,8 @@ def test_bad_input_fails_with_one_line_and_changes_nothing(case, good_run, outpu
     nodes = nodes_of(output_root, run_id_of(result.stdout))
     assert set(after_runs) - set(before_runs) == {run_id_of(result.stdout)}
     assert nodes[case.stage].state == "FAILED"
-    assert not {"Transform", "Trainer", "Evaluator", "Pusher"} & set(nodes)
+    assert not {"Trainer", "Evaluator", "Pusher"} & set(nodes)
+    assert all(n.state != "RUNNING" for n in nodes.values())  # nothing left half-run
     assert "Model: not evaluated, not pushed" in result.stdout
 
 
