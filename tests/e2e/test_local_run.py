@@ -78,8 +78,12 @@ def test_model_is_blessed_and_pushed_without_a_baseline(first_run, output_root):
     assert sorted(os.listdir(os.path.join(output_root, "serving"))) == ["1"]
 
 
-def test_pushed_model_serves_raw_examples(first_run, output_root):
-    model = tf.saved_model.load(os.path.join(output_root, "serving", "1"))
+def test_pushed_model_serves_raw_examples(first_run, output_root, tmp_path):
+    # From a copy elsewhere: the SavedModel carries the transform graph and its vocabularies.
+    copy = str(tmp_path / "served")
+    shutil.copytree(os.path.join(output_root, "serving", "1"), copy)
+    assert sorted(os.listdir(os.path.join(copy, "assets"))) == ["island", "sex", "species"]
+    model = tf.saved_model.load(copy)
     assert {"serving_default", "transform_features"} <= set(model.signatures)
     features = {"island": [b"Biscoe"], "bill_length_mm": [47.5], "bill_depth_mm": [15.0],
                 "flipper_length_mm": [218], "body_mass_g": [5200], "sex": [b"male"], "year": [2009]}
