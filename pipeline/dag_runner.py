@@ -13,9 +13,10 @@ which is safe to fork. Each node runs exactly as BeamDagRunner runs it (the same
 ``PipelineNodeAsDoFn._run_node``: TFX's launcher, driver, cache and ML Metadata; SQLite
 serializes the writes), so outputs and ML Metadata are the same as under BeamDagRunner.
 
-When a node fails, no new node starts; nodes already running finish, so ML Metadata is left
-with no execution stuck in RUNNING by us. Children die with this process (PR_SET_PDEATHSIG),
-so a killed run leaves nothing running behind it.
+When a node fails, no new node starts (except what a gate that can still name the cause
+needs, see ``_Failures``); nodes already running finish, so ML Metadata is left with no
+execution stuck in RUNNING by us. On Linux the children die with this process
+(PR_SET_PDEATHSIG), so a killed run leaves nothing running behind it.
 """
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ class ProgressNode(PipelineNodeAsDoFn):
 def _child(node: ProgressNode, report: connection.Connection) -> None:
     """A forked process's whole life: run ``node``; send back None, or its one-line error
     and how long it ran."""
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the scheduler
+    if sys.platform.startswith("linux"):  # die with the scheduler (Linux has the call)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     start = time.monotonic()
     try:
         node._run_node()

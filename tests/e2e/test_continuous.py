@@ -1,4 +1,4 @@
-"""Continuous training end to end under BeamDagRunner, asserting what ML Metadata recorded.
+"""Continuous training end to end under ForkingDagRunner, asserting what ML Metadata recorded.
 
 Spans arrive one at a time in a fresh data folder:
 

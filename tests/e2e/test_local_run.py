@@ -1,4 +1,4 @@
-"""End to end under BeamDagRunner on the bundled data, asserting artifacts and ML Metadata.
+"""End to end under ForkingDagRunner on the bundled data, asserting artifacts and ML Metadata.
 
 Modelled on TFX's own penguin e2e test: every component executed, the blessing and the
 pushed model exist, a rerun with nothing changed runs nothing (and with --recheck is served
