@@ -144,7 +144,7 @@ class ForkingDagRunner(BeamDagRunner):
 
     run_id = ""  # set per run; BeamDagRunner.__new__ reads constructor arguments as legacy ones
     gates: Sequence[str] = ()
-    max_parallel = os.cpu_count() or 1
+    max_parallel = max(os.cpu_count() or 1, 1)
 
     def _nodes(self, pipeline: pipeline_pb2.Pipeline) -> Dict[str, ProgressNode]:
         deployment_config = self._extract_deployment_config(pipeline)
@@ -180,13 +180,15 @@ class ForkingDagRunner(BeamDagRunner):
         try:
             while True:
                 for node_id in list(waiting):
-                    if len(running) >= max(self.max_parallel, 1):
+                    if len(running) >= self.max_parallel:
                         break
                     if upstream[node_id] <= done and failures.may_start(node_id, done):
                         waiting.remove(node_id)
                         receive, send = fork.Pipe(duplex=False)
+                        # Not daemonic: a daemonic process may not start multiprocessing
+                        # children of its own, and a component's code may want to.
                         process = fork.Process(target=_child, args=(nodes[node_id], send),
-                                               name=node_id, daemon=True)
+                                               name=node_id)
                         process.start()
                         send.close()
                         running[process.sentinel] = (node_id, process, receive)
@@ -194,8 +196,7 @@ class ForkingDagRunner(BeamDagRunner):
                     break
                 for sentinel in connection.wait(list(running)):
                     node_id, process, receive = running.pop(sentinel)
-                    report = receive.recv() if receive.poll() else (
-                        f"{node_id} ended with exit code {process.exitcode}", 0.0)
+                    report = receive.recv() if receive.poll() else None  # None: died silently
                     process.join()
                     receive.close()
                     if report is None and process.exitcode == 0:
