@@ -54,7 +54,7 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
     except compiler.CompileError as e:
         raise click.ClickException(str(e)) from None
     path = output or os.path.join(compiler.PROJECT_ROOT, cfg.kubeflow.output)
-    compiler.write(spec, path)
+    compiler.write(spec, path, compiler.platform_spec(cfg, spec))
     params = ", ".join(sorted(spec.root.input_definitions.parameters))
     click.echo(f"Wrote {path}: {len(spec.root.dag.tasks)} tasks, parameters: {params} "
                f"({time.monotonic() - start:.1f}s)")
@@ -64,12 +64,14 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
 @_config_option
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--root", type=click.Path(file_okay=False),
-              help="Local pipeline root for the replay (default: <output_root>/replay).")
+              help="Where the stand-in keeps its object store, volumes and cache between "
+                   "replays (default: <output_root>/replay).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Runtime parameter, e.g. data_root=data/penguins (repeatable).")
 def replay_command(config_path: Optional[str], spec_path: str, root: Optional[str],
                    params: Tuple[str, ...]) -> None:
-    """Run a compiled spec on this machine, task by task, as the KFP launcher would."""
+    """Run a compiled spec on this machine as open-source KFP's driver and launcher would
+    (a local stand-in: see kubeflow/replay.py)."""
     cfg = _config(config_path)
     from kubeflow import compile as compiler
     from kubeflow import replay as replayer
@@ -78,14 +80,13 @@ def replay_command(config_path: Optional[str], spec_path: str, root: Optional[st
     values: Dict[str, Any] = _params(params)
     if "data_root" in values:
         values["data_root"] = os.path.abspath(values["data_root"])
-    # The pods see the project and the push destination at these paths; here they are folders.
-    mounts = {cfg.kubeflow.project_dir: compiler.PROJECT_ROOT,
-              cfg.kubeflow.serving_dir: os.path.join(root, "serving")}
     try:
         spec = compiler.load(spec_path)
-        values.setdefault("data_root", _mounted(spec, cfg, mounts))
-        click.echo(f"Replaying {spec_path} under {root}")
-        result = replayer.replay(spec, root, parameters=values, mounts=mounts, echo=click.echo)
+        click.echo(f"Replaying {spec_path} under {root} (a stand-in for open-source KFP)")
+        result = replayer.replay(spec, root, parameters=values,
+                                 platform=compiler.load_platform(spec_path),
+                                 mounts=replayer.image_mounts(cfg.kubeflow.project_dir),
+                                 project_dir=cfg.kubeflow.project_dir, echo=click.echo)
     except (compiler.CompileError, replayer.ReplayError) as e:
         raise click.ClickException(str(e)) from None
     click.echo("")
@@ -95,20 +96,13 @@ def replay_command(config_path: Optional[str], spec_path: str, root: Optional[st
         sys.exit(1)
 
 
-def _mounted(spec, cfg: config_lib.Config, mounts: Dict[str, str]) -> str:
-    """The data_root default as seen through the mounts (the image's copy of the data)."""
-    from kubeflow import replay as replayer
-
-    default = replayer.pipeline_parameters(spec, {}).get("data_root", cfg.data.root)
-    return replayer.mount(default, mounts)
-
-
 def replay_summary(result) -> list:
     lines = [f"Replay {result.run_id}: " + ("FAILED at " + result.failed.name if result.failed
                                             else "all tasks succeeded")]
     for name in result.order:
         task = result.tasks.get(name)
-        status = "not run" if task is None else ("ok" if task.ok else f"exit {task.returncode}")
+        status = ("not run" if task is None else "cached" if task.cached
+                  else "ok" if task.ok else f"exit {task.returncode}")
         seconds = f"{task.seconds:6.1f}s" if task else "      -"
         lines.append(f"  {name:<18}{status:<10}{seconds}")
     if "Pusher" in result.tasks and result.tasks["Pusher"].ok:

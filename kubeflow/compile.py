@@ -1,16 +1,27 @@
 """Compiles the pipeline from the one factory into a KFP v2 ``PipelineSpec`` (YAML).
 
-The spec is what open-source Kubeflow Pipelines accepts: schema 2.1.0 parameters, no
-``resolver`` executor (the baseline comes from our ServingBaseline component) and no
-``preCacheCheck`` hook (the backend ignores it; our ExampleGen executor resolves the
-span itself). The output is deterministic, so the spec can be committed and diffed.
+``tfx_spec`` is what TFX's ``KubeflowV2DagRunner`` makes of the factory's pipeline: schema
+2.1.0 parameters and no ``resolver`` executor (the baseline comes from our ServingBaseline
+component). ``build_spec`` adapts it to what open-source Kubeflow Pipelines' driver and
+launcher really do (``backend/src/v2``, see ``kubeflow/entrypoint.py``):
+
+* every task runs ``kubeflow.entrypoint``, TFX's executor fed what the OSS launcher sends;
+* no ``lifecycle`` hook (the backend ignores ``preCacheCheck``; our ExampleGen executor
+  resolves the span itself);
+* a ``DataFingerprint`` task, never cached, whose output parameter keys CsvExampleGen's
+  cache on the data (``kubeflow/data_fingerprint.py``);
+* ``platform_spec``: a persistent volume claim mounted in every task at
+  ``kubeflow.state_dir``, where the pushed versions (and so the serving baseline) live
+  between runs. The spec file holds it as a second YAML document, as the KFP SDK writes it.
+
+The output is deterministic, so the spec can be committed and diffed.
 """
 from __future__ import annotations
 
 import os
 import posixpath
 import tempfile
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import yaml
 from google.protobuf import json_format
@@ -28,6 +39,11 @@ DATA_ROOT_PARAM = "data_root"
 TRAIN_STEPS_PARAM = "train_steps"
 # Executors that only Vertex AI (or nothing) implements; open-source KFP rejects them.
 FORBIDDEN_EXECUTORS = ("resolver", "importer")
+ENTRYPOINT = ["python", "-m", "kubeflow.entrypoint"]
+FINGERPRINT_TASK = "DataFingerprint"
+FINGERPRINT_PARAM = "input_fingerprint"
+# Pipeline roots the OSS launcher can mirror (LocalPathForURI); any other root fails every task.
+REMOTE_SCHEMES = ("gs://", "s3://", "minio://")
 
 
 class CompileError(ValueError):
@@ -109,10 +125,11 @@ def _check_executors(spec: pipeline_spec_pb2.PipelineSpec) -> None:
                                "open-source Kubeflow Pipelines rejects")
 
 
-def build_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optional[str] = None,
-               span: Optional[int] = None, beam_profile: Optional[str] = None
-               ) -> pipeline_spec_pb2.PipelineSpec:
-    """The PipelineSpec proto for ``cfg``, from the same factory as the local run."""
+def tfx_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optional[str] = None,
+             span: Optional[int] = None, beam_profile: Optional[str] = None
+             ) -> pipeline_spec_pb2.PipelineSpec:
+    """TFX's own PipelineSpec for ``cfg`` (same factory as the local run), with the config's
+    resources and parameter defaults: what a stock TFX template would submit."""
     target = kubeflow_target(cfg, pipeline_root=pipeline_root, span=span, beam_profile=beam_profile)
     pipeline = factory.create_pipeline(cfg, target=target)
     runner = kv2.KubeflowV2DagRunner(
@@ -122,11 +139,6 @@ def build_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optio
     job = runner.run(pipeline, write_out=False)
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(job["pipelineSpec"], spec)
-    for executor in spec.deployment_spec["executors"].values():
-        # Open-source KFP ignores lifecycle hooks; the ExampleGen driver's work is done by
-        # our executor, so the hook would only mislead a reader of the spec.
-        if "lifecycle" in executor["container"]:
-            del executor["container"]["lifecycle"]
     _apply_resources(cfg, spec)
     _check_executors(spec)
     defaults = {DATA_ROOT_PARAM: target.data_root.default,
@@ -140,15 +152,94 @@ def build_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optio
     return spec
 
 
-def to_yaml(spec: pipeline_spec_pb2.PipelineSpec) -> str:
-    """Stable YAML: sorted keys, so the same inputs give the same bytes."""
-    return yaml.safe_dump(json_format.MessageToDict(spec), sort_keys=True, width=100)
+def build_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optional[str] = None,
+               span: Optional[int] = None, beam_profile: Optional[str] = None
+               ) -> pipeline_spec_pb2.PipelineSpec:
+    """The PipelineSpec for open-source KFP: ``tfx_spec`` adapted as the module says."""
+    root = pipeline_root or cfg.kubeflow.pipeline_root
+    setting = "--pipeline-root" if pipeline_root else "kubeflow.pipeline_root"
+    if not root.startswith(REMOTE_SCHEMES):
+        raise CompileError(f"{setting}: {root!r} is not object storage; open-source KFP's launcher "
+                           f"mirrors only {', '.join(REMOTE_SCHEMES)} pipeline roots")
+    _check_state_dir(cfg)
+    spec = tfx_spec(cfg, image=image, pipeline_root=root, span=span, beam_profile=beam_profile)
+    for executor in spec.deployment_spec["executors"].values():
+        container = executor["container"]
+        # Open-source KFP ignores lifecycle hooks; the ExampleGen driver's work is done by
+        # our executor and the DataFingerprint task, so the hook would only mislead.
+        if "lifecycle" in container:
+            del container["lifecycle"]
+        container["command"] = ENTRYPOINT
+    _add_fingerprint_task(cfg, spec, image or cfg.kubeflow.image, span)
+    return spec
+
+
+def _check_state_dir(cfg: Config) -> None:
+    state = cfg.kubeflow.state_dir.rstrip("/")
+    if not cfg.kubeflow.serving_dir.startswith(state + "/"):
+        raise CompileError(f"kubeflow.serving_dir: {cfg.kubeflow.serving_dir!r} is not under "
+                           f"kubeflow.state_dir {cfg.kubeflow.state_dir!r}, the only folder a pod "
+                           "keeps between runs")
+
+
+def _add_fingerprint_task(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec, image: str,
+                          span: Optional[int]) -> None:
+    """DataFingerprint -> CsvExampleGen's ``input_fingerprint`` parameter (never cached)."""
+    string = pipeline_spec_pb2.ParameterType.STRING
+    component = spec.components[FINGERPRINT_TASK]
+    component.executor_label = f"{FINGERPRINT_TASK}_executor"
+    component.input_definitions.parameters[DATA_ROOT_PARAM].parameter_type = string
+    component.output_definitions.parameters[FINGERPRINT_PARAM].parameter_type = string
+    args = ["--data_root", f"{{{{$.inputs.parameters['{DATA_ROOT_PARAM}']}}}}",
+            "--span_pattern", cfg.data.span_pattern, "--window", str(cfg.data.window)]
+    if span is not None:
+        args += ["--span", str(span)]
+    args += ["--output", f"{{{{$.outputs.parameters['{FINGERPRINT_PARAM}'].output_file}}}}"]
+    spec.deployment_spec["executors"][component.executor_label] = {"container": {
+        "image": cfg.kubeflow.images.get("CsvExampleGen", image),
+        "command": ["python", "-m", "kubeflow.data_fingerprint"], "args": args}}
+    task = spec.root.dag.tasks[FINGERPRINT_TASK]
+    task.task_info.name = FINGERPRINT_TASK
+    task.component_ref.name = FINGERPRINT_TASK
+    task.inputs.parameters[DATA_ROOT_PARAM].component_input_parameter = DATA_ROOT_PARAM
+    example_gen = spec.root.dag.tasks["CsvExampleGen"]
+    parameter = example_gen.inputs.parameters[FINGERPRINT_PARAM].task_output_parameter
+    parameter.producer_task = FINGERPRINT_TASK
+    parameter.output_parameter_key = FINGERPRINT_PARAM
+    example_gen.dependent_tasks.append(FINGERPRINT_TASK)
+    spec.components["CsvExampleGen"].input_definitions.parameters[
+        FINGERPRINT_PARAM].parameter_type = string
+
+
+def platform_spec(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, Any]:
+    """The KFP Kubernetes platform config: the state volume claim in every task."""
+    mount = {"constant": cfg.kubeflow.state_volume, "mountPath": cfg.kubeflow.state_dir}
+    executors = {label: {"pvcMount": [dict(mount)]}
+                 for label in sorted(spec.deployment_spec["executors"].keys())}
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
+
+
+def to_yaml(spec: pipeline_spec_pb2.PipelineSpec, platform: Optional[Dict[str, Any]] = None) -> str:
+    """Stable YAML: sorted keys, so the same inputs give the same bytes. The platform config
+    follows as a second document, as the KFP SDK writes it."""
+    text = yaml.safe_dump(json_format.MessageToDict(spec), sort_keys=True, width=100)
+    if platform:
+        text += "---\n" + yaml.safe_dump(platform, sort_keys=True, width=100)
+    return text
+
+
+def _documents(path: str) -> List[Any]:
+    with open(path, encoding="utf-8") as f:
+        try:
+            return [d for d in yaml.safe_load_all(f) if d is not None]
+        except yaml.YAMLError as e:
+            raise CompileError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
 
 
 def load(path: str) -> pipeline_spec_pb2.PipelineSpec:
-    """Reads a compiled spec (YAML or JSON) back into the proto."""
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f)
+    """Reads a compiled spec (YAML or JSON; the first document) back into the proto."""
+    documents = _documents(path)
+    data = documents[0] if documents else None
     if not isinstance(data, dict) or "root" not in data:
         raise CompileError(f"{path}: not a KFP PipelineSpec (no 'root')")
     spec = pipeline_spec_pb2.PipelineSpec()
@@ -156,10 +247,20 @@ def load(path: str) -> pipeline_spec_pb2.PipelineSpec:
     return spec
 
 
-def write(spec: pipeline_spec_pb2.PipelineSpec, output: str) -> None:
+def load_platform(path: str) -> Dict[str, Any]:
+    """The platform config of a compiled spec file ({} when it has none)."""
+    platform: Dict[str, Any] = {}
+    for document in _documents(path)[1:]:
+        if isinstance(document, dict):
+            platform.update(document)
+    return platform
+
+
+def write(spec: pipeline_spec_pb2.PipelineSpec, output: str,
+          platform: Optional[Dict[str, Any]] = None) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as f:
-        f.write(to_yaml(spec))
+        f.write(to_yaml(spec, platform))
 
 
 def dag_edges(spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, List[str]]:

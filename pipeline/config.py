@@ -119,7 +119,9 @@ class KubeflowConfig:
     resources: Dict[str, ResourceConfig] = field(default_factory=_default_resources)
     pipeline_root: str = "minio://mlpipeline/penguins"      # where KFP writes artifacts
     data_root: str = "/pipeline/data/penguins"               # default of the data_root parameter
-    serving_dir: str = "/pipeline/serving"                    # push destination seen by the pods
+    state_volume: str = "tfx-pipeline-state"                 # PVC mounted in every task ...
+    state_dir: str = "/pipeline/state"                        # ... here: kept between runs
+    serving_dir: str = "/pipeline/state/serving"              # push destination seen by the pods
     project_dir: str = "/pipeline"                            # where the image holds this project
     beam_profile: str = "local"                               # Beam profile for the cluster
     output: str = "kubeflow/pipeline.yaml"                    # compiled spec

@@ -47,8 +47,7 @@ def compiled(tmp_path_factory):
 
 
 def _spec(path: str) -> pipeline_spec_pb2.PipelineSpec:
-    with open(path) as f:
-        return json_format.ParseDict(yaml.safe_load(f), pipeline_spec_pb2.PipelineSpec())
+    return compiler.load(path)
 
 
 def test_spec_parses_and_is_byte_stable(compiled):
@@ -61,19 +60,55 @@ def test_spec_parses_and_is_byte_stable(compiled):
     assert spec.default_pipeline_root == "gs://no-such-bucket-here/root"
 
 
-def test_compiled_dag_equals_the_local_pipeline_dag(compiled):
+def test_compiled_dag_is_the_local_pipeline_dag_after_a_data_fingerprint(compiled):
     local = factory.create_pipeline(config_lib.load(), 3)
     local_edges = {c.id: sorted(u.id for u in c.upstream_nodes) for c in local.components}
+    local_edges["CsvExampleGen"] = [compiler.FINGERPRINT_TASK]
+    local_edges[compiler.FINGERPRINT_TASK] = []
     assert compiler.dag_edges(_spec(compiled[0])) == local_edges
 
 
-def test_only_container_executors_with_the_image_and_no_hooks(compiled):
+def test_example_gen_cache_key_carries_the_data_fingerprint(compiled):
+    """Open-source KFP keys its cache on parameters and input artifact IDs only: the
+    never-cached DataFingerprint task's output is what makes new data a cache miss."""
+    spec = _spec(compiled[0])
+    tasks = spec.root.dag.tasks
+    assert not tasks[compiler.FINGERPRINT_TASK].caching_options.enable_cache
+    assert tasks["CsvExampleGen"].caching_options.enable_cache
+    source = tasks["CsvExampleGen"].inputs.parameters[compiler.FINGERPRINT_PARAM]
+    assert source.task_output_parameter.producer_task == compiler.FINGERPRINT_TASK
+    assert source.task_output_parameter.output_parameter_key == compiler.FINGERPRINT_PARAM
+    assert (tasks[compiler.FINGERPRINT_TASK].inputs.parameters["data_root"]
+            .component_input_parameter == "data_root")
+    # TFX's own inputs spec for CsvExampleGen does not declare it: the entrypoint drops it.
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    args = executors["CsvExampleGen_executor"]["container"]["args"]
+    inputs_spec = args[args.index("--json_serialized_inputs_spec_args") + 1]
+    assert compiler.FINGERPRINT_PARAM not in inputs_spec
+
+
+def test_every_task_mounts_the_state_volume_and_pushes_into_it(compiled):
+    cfg = config_lib.load()
+    platform = compiler.load_platform(compiled[0])
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert sorted(executors) == sorted(json_format.MessageToDict(
+        _spec(compiled[0]).deployment_spec)["executors"])
+    for label, config in executors.items():
+        assert config == {"pvcMount": [{"constant": cfg.kubeflow.state_volume,
+                                        "mountPath": cfg.kubeflow.state_dir}]}, label
+    pusher = _spec(compiled[0]).root.dag.tasks["Pusher"].inputs.parameters["push_destination"]
+    assert f'"{cfg.kubeflow.state_dir}/serving"' in pusher.runtime_value.constant.string_value
+
+
+def test_only_container_executors_with_the_image_our_entrypoint_and_no_hooks(compiled):
     executors = json_format.MessageToDict(_spec(compiled[0]).deployment_spec)["executors"]
-    assert len(executors) == len(factory.COMPONENT_IDS)
+    assert len(executors) == len(factory.COMPONENT_IDS) + 1  # and DataFingerprint
     for label, executor in executors.items():
         assert set(executor) == {"container"}, label  # no resolver, importer or other kinds
         assert executor["container"]["image"] == "registry.test/pipe:1"
         assert "lifecycle" not in executor["container"]  # no preCacheCheck driver
+        if label != "DataFingerprint_executor":
+            assert executor["container"]["command"] == compiler.ENTRYPOINT, label
     trainer = executors["Trainer_executor"]["container"]
     assert trainer["resources"] == {"cpuRequest": 2.0, "memoryRequest": 4.0}
     assert "--direct_running_mode=in_memory" in trainer["args"]
@@ -113,6 +148,10 @@ def test_per_component_image_and_beam_profile(tmp_path):
     ("kubeflow: {images: {Trainerr: x}}\n", "kubeflow.images: 'Trainerr' is not a component id"),
     ("kubeflow: {resources: {Trainer: {memory: lots}}}\n", "kubeflow.resources.Trainer.memory: 'lots'"),
     ("kubeflow: {beam_profile: yarn}\n", "kubeflow.beam_profile: 'yarn' is not one of beam.profiles"),
+    ("kubeflow: {pipeline_root: /mnt/artifacts}\n",
+     "kubeflow.pipeline_root: '/mnt/artifacts' is not object storage"),
+    ("kubeflow: {serving_dir: /pipeline/serving}\n",
+     "kubeflow.serving_dir: '/pipeline/serving' is not under kubeflow.state_dir"),
 ])
 def test_bad_settings_fail_at_compile_time_with_one_line(tmp_path, config_text, named):
     cfg = tmp_path / "config.yaml"
@@ -132,10 +171,16 @@ def test_committed_spec_is_up_to_date(tmp_path):
         assert committed.read() == out.read_text(), "run `python -m pipeline compile` and commit"
 
 
-def test_compile_writes_nothing_under_the_pipeline_root(tmp_path):
+def test_compile_writes_only_the_spec(tmp_path):
     """No module-file wheels or anything else: dotted-path user code needs no upload."""
-    root = tmp_path / "root"
-    result = compile_in_process("--output", str(tmp_path / "spec.yaml"), "--pipeline-root", str(root))
+    result = compile_in_process("--output", str(tmp_path / "spec.yaml"))
     assert result.exit_code == 0, result.output
-    assert not root.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+
+
+def test_a_local_pipeline_root_flag_is_refused_with_one_line(tmp_path):
+    result = compile_in_process("--output", str(tmp_path / "spec.yaml"), "--pipeline-root",
+                                str(tmp_path / "root"))
+    assert result.exit_code == 1
+    assert "--pipeline-root" in result.stderr and "is not object storage" in result.stderr
+    assert not (tmp_path / "spec.yaml").exists() and not (tmp_path / "root").exists()

@@ -34,7 +34,10 @@ def test_run_uploads_the_spec_with_parameters_and_prints_id_and_url(secret_env):
     assert f"{standin.host}/#/runs/details/run-0001" in result.output
     (run,) = [r for r in standin.requests if r.method == "POST" and r.path == "/apis/v2beta1/runs"]
     with open(SPEC) as f:
-        assert run.body["pipeline_spec"] == yaml.safe_load(f)
+        spec, platform = yaml.safe_load_all(f)
+    # With a platform config (the state volume) the client sends both, in the form the
+    # API server (2.2.0 and later, server/api_util.go) reads.
+    assert run.body["pipeline_spec"] == {"pipeline_spec": spec, "platform_spec": platform}
     assert run.body["display_name"] == "nightly-1"
     assert run.body["runtime_config"]["parameters"] == {"train_steps": 7,
                                                         "data_root": "gs://bucket/penguins"}
