@@ -21,10 +21,11 @@ from pipeline import spans
 
 def fingerprint(data_root: str, span_pattern: str, window: int, span: Optional[int] = None) -> str:
     """``"span 3: <sha256 prefix>"`` for each span of the window, oldest first."""
-    from components.span_window import content_fingerprint
-
     end = spans.resolve_span(data_root, span_pattern, span)
     chosen = spans.window(data_root, span_pattern, end, window)
+    # The executor's own fingerprint of a span's files (it imports TFX, so only once needed).
+    from components.span_window import content_fingerprint
+
     return "; ".join(f"span {s}: {content_fingerprint(files)}" for s, files in chosen.items())
 
 

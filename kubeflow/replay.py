@@ -28,6 +28,7 @@ installed from this machine's package registries).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -148,7 +149,11 @@ class ObjectStore:
         for key in self.list(uri):
             relative = posixpath.relpath(key, prefix) if key != prefix else "."
             target = os.path.normpath(os.path.join(local_dir, relative))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+            except FileExistsError:  # Go's MkdirAll says ENOTDIR when a file is in the way
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory",
+                                         os.path.dirname(target)) from None
             with open(target, "wb") as f:
                 f.write(self.get(self.uri(uri, key)))
 
@@ -479,8 +484,9 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *,
         executor_input = {"inputs": {**inputs, "parameterValues": {
             k: mount(v, task_mounts) for k, v in inputs["parameterValues"].items()}},
             "outputs": outputs}
-        command = [sys.executable if c == "python" else c for c in container.get("command", [])]
-        argv = command + [_fill(a, executor_input, name, pod_root) for a in container.get("args", [])]
+        # The launcher fills placeholders in the command and the arguments alike.
+        argv = [_fill(a, executor_input, name, pod_root) for a in command_args]
+        argv[0] = sys.executable if argv[0] == "python" else argv[0]
         echo(f"  ▶ {name}")
         start = time.monotonic()
         returncode, produced, out_parameters = _launch(

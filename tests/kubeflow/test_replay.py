@@ -1,20 +1,28 @@
-"""`replay` runs the compiled spec itself, task by task, the way the KFP launcher would."""
+"""`replay`, the local stand-in for open-source KFP's driver and launcher, runs the compiled spec.
+
+The e2e tests here replay the committed kind of spec (compiled with the default ``minio://``
+root) the way the OSS backend runs it, and show each failure that stock TFX meets there:
+the same spec with TFX's own entry point or without the DataFingerprint task fails, or goes
+stale, exactly where a cluster would.
+"""
 from __future__ import annotations
 
 import copy
+import json
 import os
+import shutil
 import subprocess
 import sys
+from typing import Iterable, Optional
 
 import pytest
 import yaml
-from google.protobuf import json_format
-from kfp.pipeline_spec import pipeline_spec_pb2
 
+from kubeflow import compile as compiler
 from kubeflow import replay as replayer
 from tests.conftest import DATA, ROOT
 
-pytestmark = pytest.mark.e2e
+STOCK_ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -25,95 +33,296 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("spec") / "pipeline.yaml")
-    assert cli("compile", "--output", path, "--pipeline-root", "minio://mlpipeline/x").returncode == 0
+    assert cli("compile", "--output", path).returncode == 0
     return path
 
 
-def _spec_dict(path):
-    with open(path) as f:
-        return yaml.safe_load(f)
+def variant(spec_path: str, out: str, *, keep: Optional[Iterable[str]] = None,
+            stock: Iterable[str] = (), without_fingerprint: bool = False) -> str:
+    """The spec with only the ``keep`` tasks, TFX's own entry point for the ``stock`` tasks,
+    or CsvExampleGen as TFX compiles it (no DataFingerprint input)."""
+    with open(spec_path) as f:
+        spec, platform = yaml.safe_load_all(f)
+    tasks = spec["root"]["dag"]["tasks"]
+    if without_fingerprint:
+        del tasks[compiler.FINGERPRINT_TASK]
+        del tasks["CsvExampleGen"]["inputs"]["parameters"][compiler.FINGERPRINT_PARAM]
+        del tasks["CsvExampleGen"]["dependentTasks"]
+    if keep is not None:
+        spec["root"]["dag"]["tasks"] = {k: v for k, v in tasks.items() if k in set(keep)}
+    for name in stock:
+        spec["deploymentSpec"]["executors"][f"{name}_executor"]["container"]["command"] = \
+            STOCK_ENTRYPOINT
+    with open(out, "w") as f:
+        yaml.safe_dump_all([spec, platform], f)
+    return out
 
 
-def _write(tmp_path, data) -> str:
-    path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
+def executor_output(root, run_id: str, task: str) -> dict:
+    with open(os.path.join(root, "runs", run_id, task, "executor_output.json")) as f:
+        return json.load(f)
 
 
-def test_replay_of_the_compiled_spec_ends_with_a_blessed_pushed_model(spec_file, tmp_path):
+def output_metadata(root, run_id: str, task: str, key: str) -> dict:
+    return executor_output(root, run_id, task)["artifacts"][key]["artifacts"][0]["metadata"]
+
+
+def run_id_of(stdout: str) -> str:
+    return next(line.split()[1].rstrip(":") for line in stdout.splitlines()
+                if line.startswith("Replay replay-"))
+
+
+def spans_dir(tmp_path, *spans: int) -> str:
+    data = tmp_path / "data"
+    for span in spans:
+        shutil.copytree(os.path.join(DATA, f"span-{span}"), data / f"span-{span}")
+    return str(data)
+
+
+@pytest.mark.e2e
+def test_two_replays_across_a_new_span_push_two_versions_the_second_against_the_first(
+        spec_file, tmp_path):
     root = tmp_path / "root"
-    result = cli("replay", spec_file, "--root", str(root), "--param", "train_steps=30",
-                 "--param", f"data_root={DATA}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "all tasks succeeded" in result.stdout
-    assert "Model: blessed, pushed as version 1" in result.stdout
-    serving = root / "serving" / "1"
-    assert (serving / "saved_model.pb").exists()
-    # Artifacts go where the KFP launcher puts them: <root>/<pipeline>/<run>/<task>/<output>.
-    (run_dir,) = [d for d in (root / "penguins").iterdir() if d.name.startswith("replay-")]
-    # Our executor resolved {SPAN} with no driver, as on open-source KFP: the latest span.
-    import json
-    with open(run_dir / "CsvExampleGen" / "executor_output.json") as f:
-        examples = json.load(f)["artifacts"]["examples"]["artifacts"][0]
-    assert examples["metadata"]["span"] == 3
-    assert examples["metadata"]["input_fingerprint"].startswith("split:single_split")
-    with open(run_dir / "Evaluator" / "executor_output.json") as f:
-        blessing = json.load(f)["artifacts"]["blessing"]["artifacts"][0]
-    assert blessing["metadata"]["blessed"] == 1
-    # The reviewer report is produced as the artifact types the KFP UI renders.
-    spec = _spec_dict(spec_file)
-    report_outputs = spec["components"]["Report"]["outputDefinitions"]["artifacts"]
-    # The KFP launcher records an instanceSchema's title as the MLMD type the UI renders.
-    titles = {k: yaml.safe_load(v["artifactType"]["instanceSchema"])["title"]
-              for k, v in report_outputs.items()}
+    data = spans_dir(tmp_path, 1, 2)
+    first = cli("replay", spec_file, "--root", str(root), "--param", "train_steps=30",
+                "--param", f"data_root={data}")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "all tasks succeeded" in first.stdout
+    assert "Model: blessed, pushed as version 1" in first.stdout
+    run1 = run_id_of(first.stdout)
+    examples = output_metadata(root, run1, "CsvExampleGen", "examples")
+    assert examples["span"] == 2 and examples["spans"] == "2"
+    # The executor output reports the remote URIs the launcher uploaded, not the mirrors.
+    uri = executor_output(root, run1, "CsvExampleGen")["artifacts"]["examples"]["artifacts"][0]["uri"]
+    assert uri.startswith("minio://mlpipeline/penguins/CsvExampleGen/"), uri
+    store = replayer.ObjectStore(str(root / "objectstore.sqlite"))
+    assert store.list(uri + "/Split-train/")  # written through the mirror, then uploaded
+    assert output_metadata(root, run1, "ServingBaseline", "baseline_model")["has_model"] == 0
+    # The pushed version lives on the state volume, which outlives every pod.
+    volume = root / "volumes" / "tfx-pipeline-state"
+    assert (volume / "serving" / "1" / "saved_model.pb").exists()
+    # The reviewer report is produced as the artifact types the KFP UI renders, at its URI.
+    spec = compiler.load(spec_file)
+    titles = {k: yaml.safe_load(v.artifact_type.instance_schema)["title"]
+              for k, v in spec.components["Report"].output_definitions.artifacts.items()}
     assert sorted(titles.values()) == ["system.HTML", "system.Markdown"]
-    # The KFP UI shows the file at the artifact's URI itself.
-    assert "<html" in (run_dir / "Report" / "html").read_text().lower()
-    assert (run_dir / "Report" / "markdown").read_text().strip()
+    report = executor_output(root, run1, "Report")["artifacts"]["html"]["artifacts"][0]["uri"]
+    assert b"<html" in store.get(report).lower()
     # The Trainer got the runtime parameter, not the compiled default (300).
-    with open(run_dir / "Trainer" / "log.txt") as f:
+    with open(root / "runs" / run1 / "Trainer" / "log.txt") as f:
         assert '"num_steps": 30' in f.read().replace("\\", "")
+
+    shutil.copytree(os.path.join(DATA, "span-3"), os.path.join(data, "span-3"))  # a span lands
+    second = cli("replay", spec_file, "--root", str(root), "--param", "train_steps=30",
+                 "--param", f"data_root={data}")
+    assert second.returncode == 0, second.stdout + second.stderr
+    run2 = run_id_of(second.stdout)
+    status = {line.split()[0]: line.split()[1] for line in second.stdout.splitlines()
+              if line.startswith("  ") and len(line.split()) >= 3 and line.split()[0][0].isupper()}
+    assert status["ImportSchemaGen"] == "cached"  # same schema file: the OSS cache answers
+    assert status["DataFingerprint"] == status["CsvExampleGen"] == status["Trainer"] == "ok"
+    assert output_metadata(root, run2, "CsvExampleGen", "examples")["span"] == 3
+    baseline = output_metadata(root, run2, "ServingBaseline", "baseline_model")
+    assert baseline["has_model"] == 1 and baseline["serving_version"] == 1
+    blessing = output_metadata(root, run2, "Evaluator", "blessing")
+    assert blessing["blessed"] == 1
+    assert blessing["baseline_model"].startswith("minio://mlpipeline/penguins/ServingBaseline/")
+    assert "Model: blessed, pushed as version 2" in second.stdout
+    assert sorted(os.listdir(volume / "serving")) == ["1", "2"]
+    # Uploads come from a local file system: no zero-byte "dir/" marker keys anywhere.
+    keys = store.list("minio://mlpipeline/")
+    assert len(keys) > 50 and not [k for k in keys if k.endswith("/")]
+
+
+@pytest.mark.e2e
+def test_stock_tfx_entrypoint_fails_on_the_empty_input_type_schema(spec_file, tmp_path):
+    """tensorflow/tfx#7768: every task with an upstream input fails this way on OSS KFP."""
+    spec = variant(spec_file, str(tmp_path / "v.yaml"), stock=["StatisticsGen"],
+                   keep=[compiler.FINGERPRINT_TASK, "CsvExampleGen", "StatisticsGen"])
+    result = cli("replay", spec, "--root", str(tmp_path / "root"), "--param", f"data_root={DATA}")
+    assert result.returncode == 1
+    (failure,) = [l for l in result.stdout.splitlines() if "✘" in l]
+    assert "StatisticsGen" in failure
+    assert "AttributeError: 'NoneType' object has no attribute 'get'" in failure
+    assert "CsvExampleGen     ok" in result.stdout  # through our entry point
+
+
+@pytest.mark.e2e
+def test_stock_tfx_entrypoint_cannot_write_to_a_minio_pipeline_root(spec_file, tmp_path):
+    spec = variant(spec_file, str(tmp_path / "v.yaml"), stock=["CsvExampleGen"],
+                   keep=[compiler.FINGERPRINT_TASK, "CsvExampleGen"])
+    result = cli("replay", spec, "--root", str(tmp_path / "root"), "--param", f"data_root={DATA}")
+    assert result.returncode == 1
+    (failure,) = [l for l in result.stdout.splitlines() if "✘" in l]
+    assert "CsvExampleGen" in failure and "File system scheme 'minio' not implemented" in failure
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("with_fingerprint", [False, True], ids=["tfx-spec", "ours"])
+def test_a_new_span_reaches_example_gen_only_through_the_data_fingerprint(
+        spec_file, tmp_path, with_fingerprint):
+    keep = ["CsvExampleGen"] + ([compiler.FINGERPRINT_TASK] if with_fingerprint else [])
+    spec = variant(spec_file, str(tmp_path / "v.yaml"), keep=keep,
+                   without_fingerprint=not with_fingerprint)
+    data = spans_dir(tmp_path, 1, 2)
+    root = str(tmp_path / "root")
+    first = cli("replay", spec, "--root", root, "--param", f"data_root={data}")
+    assert first.returncode == 0, first.stdout
+    shutil.copytree(os.path.join(DATA, "span-3"), os.path.join(data, "span-3"))
+    second = cli("replay", spec, "--root", root, "--param", f"data_root={data}")
+    assert second.returncode == 0, second.stdout
+    if with_fingerprint:
+        assert "CsvExampleGen     ok" in second.stdout
+        assert output_metadata(root, run_id_of(second.stdout), "CsvExampleGen", "examples")[
+            "span"] == 3
+    else:  # the OSS cache key is the same, so the first run's span-2 examples come back
+        assert "CsvExampleGen     cached" in second.stdout
+        state = replayer.State(root)
+        (entry,) = state.data["cache"].values()
+        assert entry["outputs"]["examples"][0]["metadata"]["span"] == 2
+
+
+def _python_task(code: str) -> dict:
+    return {"container": {"image": "python", "command": ["python", "-c", code,
+                                                         "{{$.inputs.parameters['serving_dir']}}"]}}
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["no-volume", "state-volume"])
+def test_only_a_declared_volume_outlives_the_pod(tmp_path, declared):
+    """A push outside a declared volume lands in the pod's own file system and is gone."""
+    write = "import os,sys; os.makedirs(sys.argv[1] + '/1'); open(sys.argv[1] + '/1/saved_model.pb', 'w')"
+    look = "import os,sys; assert os.path.exists(sys.argv[1] + '/1/saved_model.pb'), 'no version 1'"
+    spec = {"pipelineInfo": {"name": "volumes"}, "defaultPipelineRoot": "minio://bucket/root",
+            "schemaVersion": "2.1.0",
+            "components": {c: {"executorLabel": c, "inputDefinitions": {
+                "parameters": {"serving_dir": {"parameterType": "STRING"}}}}
+                for c in ("Push", "Serve")},
+            "deploymentSpec": {"executors": {"Push": _python_task(write),
+                                             "Serve": _python_task(look)}},
+            "root": {"dag": {"tasks": {
+                t: {"taskInfo": {"name": t}, "componentRef": {"name": t},
+                    "dependentTasks": ["Push"] if t == "Serve" else [],
+                    "inputs": {"parameters": {"serving_dir": {"runtimeValue": {
+                        "constant": "/pipeline/state/serving"}}}}}
+                for t in ("Push", "Serve")}}}}
+    platform = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+        e: {"pvcMount": [{"constant": "state", "mountPath": "/pipeline/state"}]}
+        for e in ("Push", "Serve")}}}}} if declared else {}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump_all([spec, platform] if declared else [spec]))
+    result = replayer.replay(compiler.load(str(path)), str(tmp_path / "root"),
+                             platform=compiler.load_platform(str(path)), echo=lambda _: None)
+    assert result.tasks["Push"].ok
+    assert result.tasks["Serve"].ok is declared
+    if not declared:
+        assert "no version 1" in replayer.last_error(result.tasks["Serve"].log)
+
+
+def test_directory_markers_download_as_files_and_break_a_saved_model(tmp_path):
+    """kubeflow/pipelines#13476: TF's gs:// file system leaves zero-byte "dir/" keys, and the
+    launcher's DownloadBlob writes each as a file, so the folder it names cannot be made."""
+    store = replayer.ObjectStore(str(tmp_path / "store.sqlite"))
+    model = "gs://bucket/root/Trainer/1/model"
+    store.put(model + "/Format-Serving/", b"")
+    store.put(model + "/Format-Serving/saved_model.pb", b"pb")
+    store.put(model + "/Format-Serving/variables/", b"")
+    store.put(model + "/Format-Serving/variables/variables.index", b"index")
+    with pytest.raises(NotADirectoryError):
+        store.download(model, str(tmp_path / "gcs" / "model"))
+    assert (tmp_path / "gcs" / "model" / "Format-Serving").is_file()
+    # What our entry point's executors leave behind uploads as files only, and downloads back.
+    clean = replayer.ObjectStore(str(tmp_path / "clean.sqlite"))
+    local = tmp_path / "local" / "model" / "Format-Serving"
+    (local / "variables").mkdir(parents=True)
+    (local / "saved_model.pb").write_bytes(b"pb")
+    (local / "variables" / "variables.index").write_bytes(b"index")
+    clean.upload(str(tmp_path / "local" / "model"), model)
+    assert clean.list(model) == [k.split("bucket/", 1)[1] for k in (
+        model + "/Format-Serving/saved_model.pb", model + "/Format-Serving/variables/variables.index")]
+    clean.download(model, str(tmp_path / "back"))
+    assert (tmp_path / "back" / "Format-Serving" / "variables" / "variables.index").read_bytes() == b"index"
+
+
+def test_a_local_pipeline_root_is_refused_before_any_task_runs(spec_file, tmp_path):
+    spec = compiler.load(spec_file)
+    spec.default_pipeline_root = str(tmp_path / "artifacts")
+    with pytest.raises(replayer.ReplayError, match="is not object storage"):
+        replayer.replay(spec, str(tmp_path / "root"), echo=lambda _: None)
+    assert not (tmp_path / "root").exists()
+
+
+def test_driver_inputs_lose_their_type_schema_and_carry_artifact_ids(spec_file):
+    spec = compiler.load(spec_file)
+    produced = replayer.TaskRun("CsvExampleGen", 0, 1.0, "log", outputs={"examples": [{
+        "name": "7", "uri": "minio://b/x", "metadata": {"span": 3},
+        "type": {"instanceSchema": "title: tfx.Examples\n"}}]})
+    inputs = replayer._driver_inputs("StatisticsGen", spec.root.dag.tasks["StatisticsGen"], {},
+                                     {"CsvExampleGen": produced})
+    (artifact,) = inputs["artifacts"]["examples"]["artifacts"]
+    assert artifact == {"name": "7", "uri": "minio://b/x", "metadata": {"span": 3},
+                        "type": {"instanceSchema": ""}}
+
+
+def test_the_cache_key_ignores_the_output_uri_salt_but_not_parameters():
+    inputs = {"artifacts": {"examples": {"artifacts": [{"name": "7"}]}},
+              "parameterValues": {"input_fingerprint": "span 2: aa"}}
+
+    def outputs(salt: str) -> dict:
+        return {"artifacts": {"model": {"artifacts": [{
+            "uri": f"minio://b/root/Trainer/{salt}/model", "type": {"instanceSchema": "t"}}]}}}
+    key = replayer.cache_key(inputs, outputs("u1"), {}, ["python"], "img")
+    assert key == replayer.cache_key(inputs, outputs("u2"), {}, ["python"], "img")
+    changed = copy.deepcopy(inputs)
+    changed["parameterValues"]["input_fingerprint"] = "span 3: bb"
+    assert key != replayer.cache_key(changed, outputs("u1"), {}, ["python"], "img")
+    assert key != replayer.cache_key(inputs, outputs("u1"), {}, ["python"], "img:2")
+
+
+def test_the_image_content_is_mounted_as_the_dockerfile_copies_it():
+    mounts = replayer.image_mounts("/pipeline")
+    assert mounts["/pipeline/data"] == os.path.join(ROOT, "data")
+    assert mounts["/pipeline/config.yaml"] == os.path.join(ROOT, "config.yaml")
+    assert "/pipeline/state" not in mounts and "/pipeline" not in mounts
 
 
 def test_an_unimportable_dotted_path_fails_at_its_task_with_one_line(spec_file, tmp_path):
-    data = _spec_dict(spec_file)
+    with open(spec_file) as f:
+        data, platform = yaml.safe_load_all(f)
     args = data["deploymentSpec"]["executors"]["CsvExampleGen_executor"]["container"]["args"]
     args[args.index("--executor_class_path") + 1] = "components.no_such_module.Executor"
-    result = cli("replay", _write(tmp_path, data), "--root", str(tmp_path / "root"))
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump_all([data, platform]))
+    result = cli("replay", str(path), "--root", str(tmp_path / "root"))
     assert result.returncode == 1
     failure = [l for l in result.stdout.splitlines() if "✘ CsvExampleGen" in l]
     assert len(failure) == 1 and "components.no_such_module.Executor" in failure[0]
     assert "StatisticsGen     not run" in result.stdout
 
 
-def _proto(data) -> pipeline_spec_pb2.PipelineSpec:
-    return json_format.ParseDict(data, pipeline_spec_pb2.PipelineSpec())
-
-
 def test_a_missing_dependency_between_tasks_is_caught(spec_file):
-    data = _spec_dict(spec_file)
-    stats = data["root"]["dag"]["tasks"]["StatisticsGen"]
-    stats["inputs"]["artifacts"]["examples"]["taskOutputArtifact"]["producerTask"] = "NoSuchTask"
+    spec = compiler.load(spec_file)
+    stats = spec.root.dag.tasks["StatisticsGen"]
+    stats.inputs.artifacts["examples"].task_output_artifact.producer_task = "NoSuchTask"
     with pytest.raises(replayer.ReplayError, match="NoSuchTask"):
-        replayer.task_order(_proto(data))
+        replayer.task_order(spec)
 
 
 def test_cycles_unknown_parameters_and_placeholders_are_errors(spec_file):
-    data = _spec_dict(spec_file)
-    cyclic = copy.deepcopy(data)
-    cyclic["root"]["dag"]["tasks"]["CsvExampleGen"]["dependentTasks"] = ["Pusher"]
+    spec = compiler.load(spec_file)
+    cyclic = copy.deepcopy(spec)
+    cyclic.root.dag.tasks["CsvExampleGen"].dependent_tasks.append("Pusher")
     with pytest.raises(replayer.ReplayError, match="depend on each other"):
-        replayer.task_order(_proto(cyclic))
+        replayer.task_order(cyclic)
     with pytest.raises(replayer.ReplayError, match="unknown runtime parameter 'epochs'"):
-        replayer.pipeline_parameters(_proto(data), {"epochs": "3"})
+        replayer.pipeline_parameters(spec, {"epochs": "3"})
     with pytest.raises(replayer.ReplayError, match="not supported by the replay"):
         replayer._fill("{{$.pipeline_job_resource_name}}", {}, "T")
-    assert replayer.pipeline_parameters(_proto(data), {"train_steps": "12"})["train_steps"] == 12
+    assert replayer.pipeline_parameters(spec, {"train_steps": "12"})["train_steps"] == 12
 
 
 def test_mounts_map_image_paths_to_local_folders():
-    mounts = {"/pipeline": "/src", "/pipeline/serving": "/out/serving"}
-    assert replayer.mount('{"base_directory": "/pipeline/serving"}', mounts) == \
-        '{"base_directory": "/out/serving"}'
-    assert replayer.mount("/pipeline/schema/schema.pbtxt", mounts) == "/src/schema/schema.pbtxt"
+    mounts = {"/pipeline": "/pod/pipeline", "/pipeline/state": "/out/state"}
+    assert replayer.mount('{"base_directory": "/pipeline/state/serving"}', mounts) == \
+        '{"base_directory": "/out/state/serving"}'
+    assert replayer.mount("/pipeline/serving", mounts) == "/pod/pipeline/serving"
     assert replayer.mount("/pipelines-other", mounts) == "/pipelines-other"
