@@ -377,8 +377,8 @@ def _provision_outputs(component: Any, pipeline_root: str, task_name: str,
             "outputFile": pod_root + OUTPUT_METADATA}
 
 
-def _launch(argv: List[str], executor_input: Dict[str, Any], store: ObjectStore, state: State, pod_root: str, log: str, cwd: str
-            ) -> Tuple[int, Dict[str, List[Dict[str, Any]]], Dict[str, Any]]:
+def _launch(argv: List[str], executor_input: Dict[str, Any], store: ObjectStore, state: State,
+            pod_root: str, log: str, cwd: str) -> Tuple[int, Dict[str, List[Dict[str, Any]]], Dict[str, Any]]:
     """The launcher: download inputs, run, merge the executor output, upload, record."""
     with open(log, "w", encoding="utf-8") as out:
         for name, artifact_list in executor_input["inputs"]["artifacts"].items():
