@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -113,7 +114,7 @@ class ObjectStore:
                        "data BLOB, PRIMARY KEY (scheme, bucket, key))")
 
     def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path)
+        return sqlite3.connect(self.path, timeout=120)  # tasks upload side by side
 
     def put(self, uri: str, data: bytes) -> None:
         with self._db() as db:
@@ -167,17 +168,24 @@ class ObjectStore:
             self.upload(os.path.join(local, entry), f"{uri}/{entry}")
 
 
-def task_order(spec: pipeline_spec_pb2.PipelineSpec) -> List[str]:
-    """Tasks in dependency order (ties by name, so the order is stable)."""
-    tasks = spec.root.dag.tasks
-    upstream = {name: set(task.dependent_tasks) for name, task in tasks.items()}
-    for name, task in tasks.items():
+def _upstream(spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, set]:
+    """{task: the tasks it waits for}: declared dependencies and the producers of its inputs."""
+    upstream = {}
+    for name, task in spec.root.dag.tasks.items():
+        upstream[name] = set(task.dependent_tasks)
         for artifact in task.inputs.artifacts.values():
             if artifact.HasField("task_output_artifact"):
                 upstream[name].add(artifact.task_output_artifact.producer_task)
         for parameter in task.inputs.parameters.values():
             if parameter.HasField("task_output_parameter"):
                 upstream[name].add(parameter.task_output_parameter.producer_task)
+    return upstream
+
+
+def task_order(spec: pipeline_spec_pb2.PipelineSpec) -> List[str]:
+    """Tasks in dependency order (ties by name, so the order is stable)."""
+    tasks = spec.root.dag.tasks
+    upstream = _upstream(spec)
     for name in sorted(tasks):
         missing = sorted(upstream[name] - set(tasks))
         if missing:
@@ -377,9 +385,11 @@ def _provision_outputs(component: Any, pipeline_root: str, task_name: str,
             "outputFile": pod_root + OUTPUT_METADATA}
 
 
-def _launch(argv: List[str], executor_input: Dict[str, Any], store: ObjectStore, state: State,
-            pod_root: str, log: str, cwd: str) -> Tuple[int, Dict[str, List[Dict[str, Any]]], Dict[str, Any]]:
-    """The launcher: download inputs, run, merge the executor output, upload, record."""
+def _launch(argv: List[str], executor_input: Dict[str, Any], store: ObjectStore, pod_root: str,
+            log: str, cwd: str) -> Tuple[int, Dict[str, List[Dict[str, Any]]], Dict[str, Any]]:
+    """The launcher: download inputs, run, merge the executor output, upload. Returns the exit
+    status, the output artifacts (the caller gives them their ML Metadata IDs) and the output
+    parameters."""
     with open(log, "w", encoding="utf-8") as out:
         for name, artifact_list in executor_input["inputs"]["artifacts"].items():
             uri = artifact_list["artifacts"][0]["uri"]
@@ -427,33 +437,48 @@ def _launch(argv: List[str], executor_input: Dict[str, Any], store: ObjectStore,
         artifact["metadata"].setdefault("display_name", name)
         artifact["metadata"].setdefault("store_session_info", json.dumps(
             {"Provider": split_uri(artifact["uri"])[0].rstrip(":/")} if local else {}))
-        artifact["name"] = state.new_artifact_id()
         outputs[name] = [artifact]
     return 0, outputs, parameters
+
+
+@dataclass
+class _Launch:
+    """A task the driver decided to run: what its launcher needs, and what keys its cache."""
+    name: str
+    argv: List[str]
+    executor_input: Dict[str, Any]
+    pod_root: str
+    log: str
+    cwd: str
+    cache_key: Optional[str]
+    start: float = 0.0
 
 
 def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *,
            parameters: Optional[Dict[str, Any]] = None, platform: Optional[Dict[str, Any]] = None,
            mounts: Optional[Dict[str, str]] = None, project_dir: str = "/pipeline",
-           echo: Callable[[str], None] = print) -> ReplayResult:
-    """Runs every task of ``spec`` with state (object store, volumes, cache) under ``root``;
-    stops at the first failing task.
+           parallelism: int = 2, echo: Callable[[str], None] = print) -> ReplayResult:
+    """Runs every task of ``spec`` with state (object store, volumes, cache) under ``root``.
 
-    ``mounts`` maps paths the pods see to local folders (the image's content; see
-    ``image_mounts``); the platform config's volumes are added per task, and anything else
-    under ``project_dir`` lands in the task's throw-away pod folder.
+    Like KFP, a task starts as soon as its upstream tasks succeeded, up to ``parallelism`` at
+    once; after a failure no new task starts and the running ones finish. ``mounts`` maps
+    paths the pods see to local folders (the image's content; see ``image_mounts``); the
+    platform config's volumes are added per task, and anything else under ``project_dir``
+    lands in the task's throw-away pod folder.
     """
     values = pipeline_parameters(spec, parameters or {})
     pipeline_root = spec.default_pipeline_root
     split_uri(pipeline_root)  # a local root fails every OSS task: say so before any runs
+    order = task_order(spec)
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
     os.makedirs(root, exist_ok=True)
     store = ObjectStore(os.path.join(root, "objectstore.sqlite"))
     state = State(root)
     run_id = time.strftime("replay-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    order = task_order(spec)
-    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
     done: Dict[str, TaskRun] = {}
-    for name in order:
+
+    def drive(name: str) -> Optional[_Launch]:
+        """The driver: resolve inputs, answer from the cache (None) or prepare a launch."""
         task = spec.root.dag.tasks[name]
         component = spec.components[task.component_ref.name]
         executor = executors[component.executor_label]
@@ -469,14 +494,14 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *,
         command_args = container.get("command", []) + container.get("args", [])
         key = cache_key(inputs, outputs, {k: pipeline_spec_pb2.ParameterType.ParameterTypeEnum.Name(
             v.parameter_type) for k, v in component.output_definitions.parameters.items()},
-            command_args, container.get("image", ""))
+            command_args, container.get("image", "")) if task.caching_options.enable_cache else None
         log = os.path.join(task_dir, "log.txt")
-        hit = state.data["cache"].get(key) if task.caching_options.enable_cache else None
+        hit = state.data["cache"].get(key) if key else None
         if hit:
             done[name] = TaskRun(name, 0, 0.0, log, hit["outputs"], hit["parameters"], cached=True)
             shutil.rmtree(pod_root)
             echo(f"  ◆ {name} cached (execution of {hit['task']} in {hit['run']})")
-            continue
+            return None
         task_mounts = {**(mounts or {}),
                        **volume_mounts(platform or {}, component.executor_label, root)}
         task_mounts.setdefault(project_dir, pod_root + project_dir)
@@ -487,23 +512,52 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *,
         # The launcher fills placeholders in the command and the arguments alike.
         argv = [_fill(a, executor_input, name, pod_root) for a in command_args]
         argv[0] = sys.executable if argv[0] == "python" else argv[0]
-        echo(f"  ▶ {name}")
-        start = time.monotonic()
-        returncode, produced, out_parameters = _launch(
-            argv, executor_input, store, state, pod_root, log,
-            cwd=task_mounts[project_dir])
-        seconds = time.monotonic() - start
-        done[name] = TaskRun(name, returncode, seconds, log, produced, out_parameters)
-        shutil.rmtree(pod_root, ignore_errors=True)  # the pod's file system goes with the pod
-        if returncode != 0:
-            state.save()
-            echo(f"  ✘ {name} failed after {seconds:.1f}s (exit {returncode}): {last_error(log)}")
-            break
-        if task.caching_options.enable_cache:
-            state.data["cache"][key] = {"outputs": produced, "parameters": out_parameters,
-                                        "run": run_id, "task": name}
+        return _Launch(name, argv, executor_input, pod_root, log, task_mounts[project_dir], key)
+
+    def finish(launch: _Launch, returncode: int, produced: Dict[str, List[Dict[str, Any]]],
+               out_parameters: Dict[str, Any]) -> None:
+        """Records what a launcher reported: artifact IDs, the cache entry, the outcome."""
+        seconds = time.monotonic() - launch.start
+        for artifacts in produced.values():
+            for artifact in artifacts:
+                artifact["name"] = state.new_artifact_id()
+        done[launch.name] = TaskRun(launch.name, returncode, seconds, launch.log, produced,
+                                    out_parameters)
+        shutil.rmtree(launch.pod_root, ignore_errors=True)  # the pod's file system goes with it
+        if returncode == 0 and launch.cache_key:
+            state.data["cache"][launch.cache_key] = {"outputs": produced, "parameters": out_parameters,
+                                                     "run": run_id, "task": launch.name}
         state.save()
-        echo(f"  ✔ {name} {seconds:.1f}s")
+        if returncode == 0:
+            echo(f"  ✔ {launch.name} {seconds:.1f}s")
+        else:
+            echo(f"  ✘ {launch.name} failed after {seconds:.1f}s (exit {returncode}): "
+                 f"{last_error(launch.log)}")
+
+    upstream = _upstream(spec)
+    pending = list(order)
+    running: Dict[Any, _Launch] = {}
+    slots = max(parallelism, 1)
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        while True:
+            failed = any(not t.ok for t in done.values())
+            ready = [n for n in pending if upstream[n] <= set(done)]
+            while ready and not failed and len(running) < slots:
+                name = ready.pop(0)
+                pending.remove(name)
+                launch = drive(name)
+                if launch is None:  # a cache hit may make more tasks ready
+                    ready = [n for n in pending if upstream[n] <= set(done)]
+                    continue
+                echo(f"  ▶ {name}")
+                launch.start = time.monotonic()
+                running[pool.submit(_launch, launch.argv, launch.executor_input, store,
+                                    launch.pod_root, launch.log, launch.cwd)] = launch
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                finish(running.pop(future), *future.result())
     return ReplayResult(run_id, root, done, order)
 
 
