@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -235,11 +235,6 @@ class RegressionSample(metric_types.Metric):
     def __init__(self, name: str = REGRESSION_SAMPLE, size: int = SAMPLE_SIZE):
         super().__init__(metric_util.merge_per_key_computations(_regression_sample),
                          name=name, size=size)
-
-
-def sample_pairs(value: Optional[np.ndarray]) -> List[Tuple[float, float]]:
-    """(label, prediction) pairs from a RegressionSample value."""
-    return [] if value is None else [(float(a), float(p)) for a, p in np.reshape(value, (-1, 2))]
 
 
 metric_types.register_metric(ConfusionAccuracy)
