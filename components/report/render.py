@@ -39,7 +39,8 @@ def tag(name: str, *children: Child, **attrs: Optional[Union[str, int, float]]) 
 
 
 def fmt(value: Optional[float], digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    # NaN: TFMA's value for a ratio with nothing to count (e.g. no positive predicted).
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def count(value: Optional[float]) -> str:
