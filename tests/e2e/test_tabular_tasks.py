@@ -60,20 +60,22 @@ def serve(model_dir: str, features: dict) -> dict:
     return model.signatures["serving_default"](examples=tf.constant([example.SerializeToString()]))
 
 
-@pytest.fixture(scope="module")
-def tips(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("tips"))
-    result = run(os.path.join(ROOT, "examples", "tips.yaml"), out)
+def first_run(tmp_path_factory, name: str):
+    """(output root, result) of a run of ``examples/<name>.yaml`` on a fresh output root."""
+    out = str(tmp_path_factory.mktemp(name))
+    result = run(os.path.join(ROOT, "examples", f"{name}.yaml"), out)
     assert result.returncode == 0, result.stdout + result.stderr
     return out, result
+
+
+@pytest.fixture(scope="module")
+def tips(tmp_path_factory):
+    return first_run(tmp_path_factory, "tips")
 
 
 @pytest.fixture(scope="module")
 def deliveries(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("deliveries"))
-    result = run(os.path.join(ROOT, "examples", "deliveries.yaml"), out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out, result
+    return first_run(tmp_path_factory, "deliveries")
 
 
 def test_an_integer_binary_label_is_blessed_with_auc_and_precision_recall_in_mlmd(tips):
