@@ -37,9 +37,7 @@ PRECISION_AT_THRESHOLD = "precision_at_threshold"
 RECALL_AT_THRESHOLD = "recall_at_threshold"
 BINARY_METRICS = (AUC, PRECISION_AT_THRESHOLD, RECALL_AT_THRESHOLD)
 POSITIVE_CLASS_ID = 1
-# Regression: the serving signature's output, and the sample of (label, prediction) pairs
-# the report plots.
-PREDICTIONS = "predictions"
+# Regression: the sample of (label, prediction) pairs the report plots.
 REGRESSION_SAMPLE = "regression_sample"
 SAMPLE_SIZE = 500
 _MATRICES = "_top_class_confusion_matrices"

@@ -22,9 +22,9 @@ from absl import logging  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
-from components.metrics import PREDICTIONS  # noqa: E402
 from components.preprocessing import OOV_BUCKETS, label_vocabulary_name, transformed_name  # noqa: E402
 
+PREDICTIONS = "predictions"  # a regressor's serving output, in the label's units
 DEFAULTS: Dict[str, Any] = {"batch_size": 32, "hidden_units": [16, 8], "learning_rate": 0.01,
                             "seed": 42}
 # A regressor learns the target as a z-score; its mean and spread are estimated from this

@@ -7,6 +7,7 @@ from typing import Dict, Optional
 import tensorflow_model_analysis as tfma
 
 from components import metrics
+from components.model import PREDICTIONS
 from components.preprocessing import transformed_name
 from pipeline import label as label_lib
 from pipeline.config import Config
@@ -23,7 +24,7 @@ def model_and_slicing_specs(cfg: Config, label: Optional[label_lib.Label] = None
     label = label or label_lib.of_config(cfg)
     if label.task == label_lib.REGRESSION:
         spec = tfma.ModelSpec(signature_name="serving_default", label_key=cfg.data.label,
-                              prediction_key=metrics.PREDICTIONS)
+                              prediction_key=PREDICTIONS)
     else:
         spec = tfma.ModelSpec(
             signature_name="serving_default", label_key=transformed_name(cfg.data.label),

@@ -5,6 +5,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs, metric_types, metric_util
 
 from components import metrics
+from components.model import PREDICTIONS
 from pipeline import config, eval_config
 from tests.conftest import ROOT
 
@@ -181,7 +182,7 @@ def test_a_regression_is_gated_on_its_error_with_a_bound_and_a_relative_worsenin
                        "evaluator.max_error": 40.0, "evaluator.max_error_increase": 0.1})
     spec = eval_config.build(cfg)
     assert spec.model_specs[0].label_key == "duration_min"  # the raw label: errors in minutes
-    assert spec.model_specs[0].prediction_key == metrics.PREDICTIONS
+    assert spec.model_specs[0].prediction_key == PREDICTIONS
     assert {("mean_squared_error", None), ("mean_absolute_error", None),
             (metrics.REGRESSION_SAMPLE, None), ("example_count", None)} <= _spec_keys(spec)
     (gated, threshold), = _thresholds(spec).items()
