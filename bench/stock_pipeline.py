@@ -30,12 +30,13 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
 
 from pipeline import config as config_module  # noqa: E402
 from pipeline.config import LOCAL_SDK_IMAGE_FLAG, Config  # noqa: E402
-from pipeline.eval_config import label_classes, model_and_slicing_specs  # noqa: E402
+from pipeline import label as label_lib  # noqa: E402
+from pipeline.eval_config import model_and_slicing_specs  # noqa: E402
 
 
 def stock_eval_config(cfg: Config) -> tfma.EvalConfig:
     """The template-style TFMA config: stock metrics, value threshold only (no baseline)."""
-    num_classes = len(label_classes(cfg.schema, cfg.data.label))
+    num_classes = len(label_lib.of_config(cfg).classes)
     return tfma.EvalConfig(
         **model_and_slicing_specs(cfg),
         metrics_specs=[

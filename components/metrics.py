@@ -1,4 +1,4 @@
-"""TFMA metrics derived from one multi-class confusion matrix.
+"""TFMA metrics derived from one multi-class confusion matrix, and a regression sample.
 
 Accuracy and per-class precision and recall all follow from the confusion matrix that the
 report already plots (top predicted class against actual class). Deriving them from it
@@ -17,8 +17,11 @@ decide which per-example extraction runs.
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
+import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics as mcm
@@ -28,6 +31,15 @@ ACCURACY = "accuracy"
 PRECISION = "precision"
 RECALL = "recall"
 PLOT = "multi_class_confusion_matrix_plot"  # TFMA's own plot name: viewers know it
+# Binary labels: TFMA's AUC and precision/recall at the decision threshold, of class id 1.
+AUC = "auc"
+PRECISION_AT_THRESHOLD = "precision_at_threshold"
+RECALL_AT_THRESHOLD = "recall_at_threshold"
+BINARY_METRICS = (AUC, PRECISION_AT_THRESHOLD, RECALL_AT_THRESHOLD)
+POSITIVE_CLASS_ID = 1
+# Regression: the sample of (label, prediction) pairs the report plots.
+REGRESSION_SAMPLE = "regression_sample"
+SAMPLE_SIZE = 500
 _MATRICES = "_top_class_confusion_matrices"
 _THRESHOLD = 0.0  # every example counts for its top class, as in the confusion matrix plot
 _UNWEIGHTED = np.array([1.0])
@@ -176,6 +188,54 @@ class ConfusionMatrixPlot(metric_types.Metric):
         super().__init__(metric_util.merge_per_key_computations(_plot), name=name)
 
 
+class _SampleCombiner(beam.CombineFn):
+    """Up to ``size`` (label, prediction) pairs, the same ones however Beam splits the data:
+    each pair is ranked by a hash of its values and the lowest ranks are kept."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config, size: int):
+        self._key, self._eval_config, self._size = key, eval_config, size
+
+    def _trim(self, pairs: List[Tuple[int, float, float]]) -> List[Tuple[int, float, float]]:
+        return sorted(pairs)[: self._size]
+
+    def create_accumulator(self) -> List[Tuple[int, float, float]]:
+        return []
+
+    def add_input(self, pairs, element: metric_types.StandardMetricInputs):
+        for label, prediction, _ in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._key.model_name,
+                output_name=self._key.output_name):
+            actual, predicted = float(np.ravel(label)[0]), float(np.ravel(prediction)[0])
+            pairs.append((zlib.crc32(struct.pack("dd", actual, predicted)), actual, predicted))
+        return self._trim(pairs) if len(pairs) > 2 * self._size else pairs
+
+    def merge_accumulators(self, accumulators):
+        return self._trim([pair for pairs in accumulators for pair in pairs])
+
+    def extract_output(self, pairs) -> Dict[metric_types.MetricKey, np.ndarray]:
+        kept = self._trim(pairs)
+        return {self._key: np.array([[a, p] for _, a, p in kept], dtype=np.float64).reshape(-1, 2)}
+
+
+def _regression_sample(name: str = REGRESSION_SAMPLE, eval_config=None, model_name: str = "",
+                       output_name: str = "", example_weighted: bool = False,
+                       size: int = SAMPLE_SIZE) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    return [metric_types.MetricComputation(
+        keys=[key], preprocessors=None, combiner=_SampleCombiner(key, eval_config, size))]
+
+
+class RegressionSample(metric_types.Metric):
+    """A deterministic sample of (label, prediction) pairs, an [n, 2] array: the report's
+    predicted-against-actual and residual plots."""
+
+    def __init__(self, name: str = REGRESSION_SAMPLE, size: int = SAMPLE_SIZE):
+        super().__init__(metric_util.merge_per_key_computations(_regression_sample),
+                         name=name, size=size)
+
+
 metric_types.register_metric(ConfusionAccuracy)
 metric_types.register_metric(ConfusionMatrixPlot)
 metric_types.register_metric(ClassPrecisionRecall)
+metric_types.register_metric(RegressionSample)

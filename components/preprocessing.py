@@ -2,8 +2,9 @@
 
 Generic over the dataset: every string feature gets a vocabulary, every numeric one a
 z-score, missing values are imputed (the mean for numbers, an out-of-vocabulary bucket
-for strings, which is also where values unseen in training go). The label and the features to leave out come from the pipeline config
-through Transform's ``custom_config``.
+for strings, which is also where values unseen in training go). The label (its task and,
+for an integer class label, its classes) and the features to leave out come from the
+pipeline config through Transform's ``custom_config``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def _z_score(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     return tf.math.divide_no_nan(_fill(value, mean) - mean, std)
 
 
+def _label(value: tf.Tensor | tf.SparseTensor, label: str,
+           custom_config: Dict[str, Any]) -> tf.Tensor:
+    """A regression target as a float; an integer class as its class id (value minus the
+    smallest class, per ``label_classes``); a string class through a vocabulary."""
+    if custom_config.get("task") == "regression":
+        return tf.cast(_fill(value, 0), tf.float32)  # schema presence 1.0: nothing is filled
+    classes = custom_config.get("label_classes")
+    if classes:
+        offset = int(classes[0])
+        return _fill(value, offset) - offset
+    # No OOV bucket: an unknown label is a data error the validation gate stops first.
+    return tft.compute_and_apply_vocabulary(_fill(value, ""),
+                                            vocab_filename=label_vocabulary_name(label))
+
+
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
     """Maps raw features to model-ready ``<name>_xf`` features, each of shape [batch, 1]."""
     label = custom_config["label"]
@@ -52,9 +68,7 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
         if key in excluded:
             continue
         if key == label:
-            # No OOV bucket: an unknown label is a data error the validation gate stops first.
-            outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
-                _fill(value, ""), vocab_filename=label_vocabulary_name(label))
+            outputs[transformed_name(key)] = _label(value, label, custom_config)
         elif value.dtype == tf.string:
             # The vocabulary covers present values only; a missing one lands in the OOV bucket.
             present = value.values if isinstance(value, tf.SparseTensor) else value

@@ -21,13 +21,17 @@ def _failure(failure: validation_result_pb2.ValidationFailure, where: str) -> st
     threshold = failure.metric_threshold
     suffix = f" on {where}" if where else ""
     if failure.metric_key.is_diff:
-        limit = threshold.change_threshold.absolute.value
-        return f"{name} change {value:+.2f} < {limit:+.2f} against the serving model{suffix}"
+        change = threshold.change_threshold
+        if change.HasField("relative"):
+            return (f"{name} change {value:+.4g} against the serving model, more than the "
+                    f"{change.relative.value:.0%} allowed{suffix}")
+        worse = "<" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else ">"
+        return f"{name} change {value:+.2f} {worse} {change.absolute.value:+.2f} against the serving model{suffix}"
     bounds = threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
         return f"{name} {value:.2f} < {bounds.lower_bound.value:.2f}{suffix}"
     if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
-        return f"{name} {value:.2f} > {bounds.upper_bound.value:.2f}{suffix}"
+        return f"{name} {value:.4g} > {bounds.upper_bound.value:.4g}{suffix}"
     return f"{name} {value:.2f}{suffix}: {failure.message}"
 
 

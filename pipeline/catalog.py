@@ -2,7 +2,8 @@
 
 One row per model a Trainer execution produced (a cached Trainer trains nothing and adds
 no row): its run and time, the data spans and their content fingerprints, the code
-version and config hash the runner recorded, accuracy, blessing, the versions it was
+version and config hash the runner recorded, the gated metric (accuracy for a classifier, the
+configured error for a regressor), blessing, the versions it was
 pushed as (rollback copies included), whether it serves now, and who ran it.
 """
 from __future__ import annotations
@@ -112,14 +113,20 @@ class ModelRow:
     config_hash: str = "unknown"
     user: str = "unknown"
     host: str = "unknown"
-    accuracy: Optional[float] = None
-    baseline_accuracy: Optional[float] = None
+    metric: str = "accuracy"               # the metric the Evaluator gates on
+    value: Optional[float] = None
+    baseline_value: Optional[float] = None
     blessed: Optional[bool] = None
     pushed_versions: List[int] = field(default_factory=list)
     serving: bool = False
 
     def to_dict(self) -> Dict[str, object]:
-        return asdict(self)
+        """The fields, the metric's values under its name: ``accuracy`` and
+        ``baseline_accuracy`` for a classifier, e.g. ``mean_absolute_error`` for a regressor."""
+        fields = asdict(self)
+        fields[self.metric] = fields.pop("value")
+        fields[f"baseline_{self.metric}"] = fields.pop("baseline_value")
+        return fields
 
 
 def _time(ms: int) -> str:
@@ -153,29 +160,56 @@ def examples_spans(examples: Artifact) -> Tuple[List[int], Dict[str, str]]:
     return listed, (json.loads(fingerprints) if fingerprints else {})
 
 
-def overall_accuracy(evaluation_uri: str) -> Tuple[Optional[float], Optional[float]]:
-    """(candidate, baseline) overall accuracy from an Evaluator output; None when absent."""
-    import tensorflow_model_analysis as tfma
+def gated_metric(evaluation_uri: str) -> str:
+    """The name of the first metric with a threshold in the Evaluator's config."""
+    from tensorflow_model_analysis.writers import eval_config_writer
 
     from components import metrics
 
+    try:
+        eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+    except Exception:  # an evaluation that failed midway has no config file
+        return metrics.ACCURACY
+    for spec in eval_config.metrics_specs:
+        for metric in spec.metrics:
+            if metric.HasField("threshold"):
+                return json.loads(metric.config or "{}").get("name") or _metric_name(metric)
+    return metrics.ACCURACY
+
+
+def _metric_name(metric) -> str:
+    """A MetricConfig's default name: MeanAbsoluteError -> mean_absolute_error."""
+    import importlib
+
+    import tensorflow_model_analysis as tfma
+
+    module = importlib.import_module(metric.module) if metric.module else tfma.metrics
+    return getattr(module, metric.class_name)().name
+
+
+def overall_metric(evaluation_uri: str) -> Tuple[str, Optional[float], Optional[float]]:
+    """(name, candidate, baseline) of the gated metric, overall, from an Evaluator output;
+    values None when absent."""
+    import tensorflow_model_analysis as tfma
+
+    name = gated_metric(evaluation_uri)
     candidate = baseline = None
     try:
         records = list(tfma.load_metrics(evaluation_uri))
     except Exception:  # an evaluation that failed midway has no metrics file
-        return None, None
+        return name, None, None
     for record in records:
         if record.slice_key.single_slice_keys:
             continue
         for kv in record.metric_keys_and_values:
-            if kv.key.name != metrics.ACCURACY or kv.key.is_diff:
+            if kv.key.name != name or kv.key.is_diff:
                 continue
             value = kv.value.double_value.value
             if kv.key.model_name == "baseline":
                 baseline = value
             else:
                 candidate = value
-    return candidate, baseline
+    return name, candidate, baseline
 
 
 def version_origins(graph: Graph) -> Dict[int, int]:
@@ -254,7 +288,8 @@ def list_models(store: metadata_store.MetadataStore, serving_dir: str) -> List[M
             if outputs.get("blessing"):
                 row.blessed = bool(mlmd.prop(outputs["blessing"][0], "blessed"))
             if outputs.get("evaluation"):
-                row.accuracy, row.baseline_accuracy = overall_accuracy(outputs["evaluation"][0].uri)
+                row.metric, row.value, row.baseline_value = overall_metric(
+                    outputs["evaluation"][0].uri)
         row.pushed_versions = sorted(v for v, m in origins.items() if m == model.id)
         row.serving = serving is not None and origins.get(serving) == model.id
         rows.append(row)
@@ -274,15 +309,18 @@ def find_model(rows: List[ModelRow], ident: str) -> ModelRow:
 
 def table_lines(rows: List[ModelRow], serving_dir: str) -> List[str]:
     """The catalog as an aligned text table, then which version serves."""
-    header = ["run", "trained", "spans", "data fingerprint", "code", "config", "accuracy",
-              "blessed", "pushed", "by"]
+    names = {r.metric for r in rows}
+    shared = names.pop() if len(names) == 1 else None  # else each cell names its metric
+    header = ["run", "trained", "spans", "data fingerprint", "code", "config",
+              shared or "metric", "blessed", "pushed", "by"]
     body = []
     for r in rows:
+        value = "-" if r.value is None else f"{r.value:.3f}"
         body.append([
             r.run_id, r.trained_at, ",".join(map(str, r.spans)),
             " ".join(f"{s}:{fp[:8]}" for s, fp in sorted(r.span_fingerprints.items())) or "-",
             r.git_sha[:8] + ("+dirty" if r.git_dirty == "true" else ""), r.config_hash,
-            "-" if r.accuracy is None else f"{r.accuracy:.3f}",
+            value if shared else f"{r.metric} {value}",
             {True: "yes", False: "no", None: "-"}[r.blessed],
             ",".join(f"v{v}" for v in r.pushed_versions) + (" (serving)" if r.serving else "")
             if r.pushed_versions else "none",

@@ -123,17 +123,23 @@ def _unchanged_lines(previous: dict) -> list:
               help="A CSV file, or a folder searched for *.csv files.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the schema (text proto).")
-def infer_schema(data: str, output: str) -> None:
+@click.option("--label", default=None,
+              help="The label column: marked absent at serving, and its task proposed.")
+def infer_schema(data: str, output: str, label: Optional[str]) -> None:
     """Write a starting schema.pbtxt for a new dataset, for a person to curate."""
     from pipeline import schema_infer
 
     try:
-        schema = schema_infer.infer(data)
+        schema, proposal = schema_infer.infer(data, label)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     schema_infer.write(schema, output)
     click.echo(f"Wrote {output} ({len(schema.feature)} features). Review the types, domains "
-               "and presence, and mark the label not_in_environment: SERVING.")
+               "and presence" + ("." if label else
+                                 ", and mark the label not_in_environment: SERVING (or pass "
+                                 "--label to have it marked and its task proposed)."))
+    for line in proposal:
+        click.echo(line)
 
 
 from kubeflow import cli as kubeflow_cli  # noqa: E402  (commands live beside their code)

@@ -143,7 +143,7 @@ def models_show(cfg: config_lib.Config, ident: str, config_path: Optional[str],
     versions = ", ".join(f"v{v}" for v in row.pushed_versions) or "none"
     lines += ["", f"Code: {row.git_sha}{' (dirty)' if row.git_dirty == 'true' else ''}; "
                   f"config {row.config_hash}; run by {row.user}@{row.host}",
-              f"Accuracy: {row.accuracy}; blessed: {row.blessed}; pushed: {versions}"
+              f"{row.metric}: {row.value}; blessed: {row.blessed}; pushed: {versions}"
               f"{' (serving)' if row.serving else ''}"]
     for line in lines:
         click.echo(line)

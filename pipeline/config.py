@@ -36,6 +36,7 @@ class DataConfig:
     span: Optional[int] = None            # None: the latest span found under root
     window: int = 1                       # train on the last `window` spans up to `span`
     label: str = "species"
+    task: str = "classification"          # or regression: a numeric label, predicted as a number
     exclude_features: List[str] = field(default_factory=lambda: ["year"])
     train_buckets: int = 2                # hash split: train gets 2 of 3 buckets
     eval_buckets: int = 1
@@ -62,6 +63,12 @@ class EvaluatorConfig:
     slices: List[str] = field(default_factory=lambda: ["island", "sex"])
     min_accuracy: float = 0.8             # value threshold: the candidate must reach it
     max_accuracy_drop: float = 0.02       # change threshold: at most this much worse than serving
+    decision_threshold: float = 0.5       # binary: positive-class probability counted as positive
+    # Regression: the error metric that gates the push, its bound, and how much (relative)
+    # worse than the serving model it may get.
+    regression_metric: str = "mean_absolute_error"
+    max_error: Optional[float] = None     # required with data.task: regression
+    max_error_increase: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -197,13 +204,16 @@ def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
 
 
-_CHOICES = {("monitoring", "drift_policy"): ("record", "stop")}
+TASKS = ("classification", "regression")
+_CHOICES = {("monitoring", "drift_policy"): ("record", "stop"), ("data", "task"): TASKS,
+            ("evaluator", "regression_metric"): ("mean_absolute_error", "mean_squared_error")}
 _POSITIVE = {("data", "train_buckets"), ("data", "eval_buckets"), ("trainer", "train_steps"),
              ("trainer", "eval_steps"), ("trainer", "batch_size"), ("trainer", "learning_rate"),
              ("data", "window"),
              ("monitoring", "categorical_drift"), ("monitoring", "numeric_drift"),
              ("monitoring", "categorical_skew"), ("monitoring", "numeric_skew")}
-_FRACTION = {("evaluator", "min_accuracy"), ("evaluator", "max_accuracy_drop")}
+_FRACTION = {("evaluator", "min_accuracy"), ("evaluator", "max_accuracy_drop"),
+             ("evaluator", "decision_threshold"), ("evaluator", "max_error_increase")}
 
 
 def _check_type(source: str, path: str, value: Any, hint: Any) -> Any:
@@ -267,6 +277,11 @@ def _validate(cfg: Config, source: str) -> None:
         if _get(cfg, path) not in allowed:
             raise ConfigError(f"{source}: {'.'.join(path)}: must be one of {', '.join(allowed)}, "
                               f"got {_get(cfg, path)!r}")
+    if cfg.data.task == "regression" and (cfg.evaluator.max_error is None
+                                          or cfg.evaluator.max_error <= 0):
+        raise ConfigError(f"{source}: evaluator.max_error: must be a positive bound on "
+                          f"{cfg.evaluator.regression_metric} with data.task: regression, "
+                          f"got {cfg.evaluator.max_error!r}")
     if cfg.beam.parallel_from_rows < 0:
         raise ConfigError(f"{source}: beam.parallel_from_rows: must be >= 0 (0: never), "
                           f"got {cfg.beam.parallel_from_rows}")

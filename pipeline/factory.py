@@ -21,6 +21,7 @@ from components.span_window import WindowedCsvExampleGen
 from components.trainer import StepsTrainer
 from components.validation_gate import GatedExampleValidator
 from pipeline import eval_config, parallel
+from pipeline import label as label_lib
 from pipeline.config import Config
 from pipeline.lineage import code_fingerprint
 
@@ -69,6 +70,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
     the ServingBaseline cache so a new push is never answered from a stale cache.
     """
     target = target or local_target(cfg, span)
+    label = label_lib.of_config(cfg)
     if beam_args is not None:
         target = dataclasses.replace(target, beam_args=beam_args)
     example_gen = WindowedCsvExampleGen(
@@ -113,6 +115,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         materialize=False, disable_statistics=True, disable_analyzer_cache=True,
         force_tf_compat_v1=True,
         custom_config={"label": cfg.data.label, "exclude_features": cfg.data.exclude_features,
+                       **label.custom_config(),
                        "code_fingerprint": code_fingerprint(cfg.transform.preprocessing_fn)})
 
     trainer = StepsTrainer(
@@ -125,6 +128,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         custom_config={"label": cfg.data.label, "batch_size": cfg.trainer.batch_size,
                        "hidden_units": cfg.trainer.hidden_units,
                        "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed,
+                       **label.custom_config(),
                        "code_fingerprint": code_fingerprint(cfg.trainer.run_fn)}).with_id("Trainer")
     # The gate: no anomaly-free data (and, with drift_policy stop, no drift), no model. It
     # sits before the Trainer, not Transform: Transform's analysis then runs while
@@ -138,7 +142,7 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
     evaluator = BaselineAwareEvaluator(
         examples=examples, model=trainer.outputs["model"],
         baseline_model=baseline.outputs["baseline_model"],
-        eval_config=eval_config.build(cfg), example_splits=["eval"]).with_id("Evaluator")
+        eval_config=eval_config.build(cfg, label), example_splits=["eval"]).with_id("Evaluator")
     pusher = VersionedPusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import List
 
-from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
-
+from pipeline import label
 from pipeline.config import Config
 
 
@@ -21,22 +18,14 @@ class PreflightError(ValueError):
     """A setting cannot work with this schema or file system; the message names it."""
 
 
-def schema_features(schema_path: str) -> List[str]:
-    """The feature names of a text-proto schema."""
-    try:
-        with open(schema_path, encoding="utf-8") as f:
-            schema = text_format.Parse(f.read(), schema_pb2.Schema())
-    except FileNotFoundError:
-        raise PreflightError(f"schema: {schema_path}: file not found") from None
-    except (text_format.ParseError, UnicodeDecodeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise PreflightError(f"schema: {schema_path}: not a valid schema ({first})") from None
-    return [f.name for f in schema.feature]
-
-
 def check_columns(cfg: Config) -> None:
-    """The label, excluded features and slices must be columns the schema declares."""
-    features = schema_features(cfg.schema)
+    """The label, excluded features and slices must be columns the schema declares, and the
+    label must fit ``data.task`` (classes for a classifier, a number for regression)."""
+    try:
+        schema = label.read_schema(cfg.schema)
+    except label.LabelError as e:
+        raise PreflightError(str(e)) from None
+    features = [f.name for f in schema.feature]
     known = ", ".join(features)
     if cfg.data.label not in features:
         raise PreflightError(f"data.label: {cfg.data.label!r} is not a column of the schema "
@@ -49,7 +38,10 @@ def check_columns(cfg: Config) -> None:
                                      f"{cfg.schema} (columns: {known})")
     if cfg.data.label in cfg.data.exclude_features:
         raise PreflightError(f"data.exclude_features: the label {cfg.data.label!r} cannot be excluded")
-
+    try:
+        label.of_schema(schema, cfg.data.label, cfg.data.task, cfg.schema)
+    except label.LabelError as e:
+        raise PreflightError(str(e)) from None
 
 
 def check_output_root(output_root: str) -> None:

@@ -175,6 +175,17 @@ class ConfusionMatrix:
     counts: List[List[float]]        # counts[actual][predicted]
 
 
+@dataclass(frozen=True)
+class Regression:
+    """The candidate's predictions against the actual values, on a sample of eval examples."""
+    pairs: List[Tuple[float, float]]             # (actual, predicted)
+    residual_bars: List[Tuple[str, float]]       # histogram of predicted - actual
+
+    @property
+    def mean_residual(self) -> float:
+        return sum(p - a for a, p in self.pairs) / len(self.pairs) if self.pairs else 0.0
+
+
 @dataclass
 class Evaluation:
     has_baseline: bool
@@ -184,6 +195,7 @@ class Evaluation:
     slices: List[SliceMetrics]
     classes: List[ClassMetrics]
     confusion: Optional[ConfusionMatrix]
+    regression: Optional[Regression] = None      # a regression model's plots
 
     @property
     def failed_thresholds(self) -> List[ThresholdRow]:
@@ -315,6 +327,8 @@ def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     from tensorflow_model_analysis.slicer import slicer_lib
     from tensorflow_model_analysis.writers import eval_config_writer
 
+    from components import metrics
+
     path = evaluation.uri
     eval_config = eval_config_writer.load_eval_run(path)[0]
     candidate = next((s.name for s in eval_config.model_specs if not s.is_baseline), "")
@@ -330,15 +344,23 @@ def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     slices: List[SliceMetrics] = []
     per_class: Dict[str, ClassMetrics] = {}
     metric_names: List[str] = []
+    regression = None
     for per_slice in tfma.load_metrics(path):
         name, column = _slice_name(per_slice.slice_key)
         values: Dict[metric_types.MetricKey, float] = {}
         for kv in per_slice.metric_keys_and_values:
+            key = metric_types.MetricKey.from_proto(kv.key)
             if kv.value.HasField("double_value"):
-                values[metric_types.MetricKey.from_proto(kv.key)] = kv.value.double_value.value
+                values[key] = kv.value.double_value.value
+            elif (column == "" and key.name == metrics.REGRESSION_SAMPLE
+                  and key.model_name == candidate and kv.value.HasField("array_value")):
+                regression = regression_view(list(kv.value.array_value.float64_values))
         model_values: Dict[str, Dict[str, float]] = {candidate: {}, baseline or "": {}}
         for key, value in values.items():
-            if key.is_diff or key.sub_key is not None or key.model_name not in model_values:
+            # A binary label's AUC and precision/recall at the threshold are of one class
+            # (a sub key) but describe the whole slice.
+            per_class_only = key.sub_key is not None and key.name not in metrics.BINARY_METRICS
+            if key.is_diff or per_class_only or key.model_name not in model_values:
                 continue
             model_values[key.model_name].setdefault(key.name, value)
             if key.model_name == candidate and key.name not in metric_names:
@@ -383,7 +405,24 @@ def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     return Evaluation(has_baseline=baseline is not None, validation_ok=validation.validation_ok,
                       metric_names=metric_names, thresholds=rows, slices=slices,
                       classes=list(per_class.values()),
-                      confusion=_confusion(path, candidate, classes))
+                      confusion=_confusion(path, candidate, classes), regression=regression)
+
+
+def regression_view(flat: List[float], buckets: int = HISTOGRAM_BUCKETS * 2) -> Regression:
+    """The sample's (actual, predicted) pairs, from a flat [a0, p0, a1, p1, ...] list, and a
+    histogram of the residuals (predicted - actual) in equal-width buckets."""
+    pairs = list(zip(flat[0::2], flat[1::2]))
+    residuals = [p - a for a, p in pairs]
+    if not residuals:
+        return Regression([], [])
+    low, high = min(residuals), max(residuals)
+    width = (high - low) / buckets or 1.0
+    counts = [0] * buckets
+    for r in residuals:
+        counts[min(int((r - low) / width), buckets - 1)] += 1
+    bars = [(f"{_number(low + i * width)} to {_number(low + (i + 1) * width)}", float(c))
+            for i, c in enumerate(counts)]
+    return Regression(pairs, bars)
 
 
 def _same_threshold(recorded, threshold) -> bool:
@@ -407,9 +446,12 @@ def _threshold_row(key, threshold, values, slice_name: str, baseline: Optional[s
 
 def _class_metrics(values, candidate: str, baseline: Optional[str],
                    classes: List[str]) -> Dict[str, ClassMetrics]:
+    from components import metrics
+
     found: Dict[int, Tuple[Dict[str, float], Dict[str, float]]] = {}
     for key, value in values.items():
-        if key.is_diff or key.sub_key is None or key.sub_key.class_id is None:
+        if (key.is_diff or key.sub_key is None or key.sub_key.class_id is None
+                or key.name in metrics.BINARY_METRICS):
             continue
         class_id = key.sub_key.class_id
         pair = found.setdefault(class_id, ({}, {}))

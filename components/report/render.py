@@ -10,7 +10,8 @@ import html
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from components.report.model import (
-    MIN_SLICE_EXAMPLES, Data, Evaluation, FeatureSummary, Report, SliceMetrics, ThresholdRow)
+    MIN_SLICE_EXAMPLES, Data, Evaluation, FeatureSummary, Regression, Report, SliceMetrics,
+    ThresholdRow)
 
 
 class Safe(str):
@@ -38,7 +39,8 @@ def tag(name: str, *children: Child, **attrs: Optional[Union[str, int, float]]) 
 
 
 def fmt(value: Optional[float], digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    # NaN: TFMA's value for a ratio with nothing to count (e.g. no positive predicted).
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
 
 
 def count(value: Optional[float]) -> str:
@@ -79,6 +81,61 @@ def bars_svg(bars: List[Tuple[str, float]], label: str, width: int = 220, height
     return tag("svg", rects, class_="bars", width=width, height=height,
                viewBox=f"0 0 {width} {height}", role="img",
                aria_label=f"{label}: {summary}", xmlns="http://www.w3.org/2000/svg")
+
+
+def scatter_svg(pairs: List[Tuple[float, float]], width: int = 420, height: int = 320,
+                pad: int = 44) -> Safe:
+    """Predicted (y) against actual (x) as dots, on one scale with the diagonal where a
+    perfect prediction would lie."""
+    values = [v for pair in pairs for v in pair]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+
+    def x(v: float) -> float:
+        return pad + (v - low) / span * (width - 2 * pad)
+
+    def y(v: float) -> float:
+        return height - pad - (v - low) / span * (height - 2 * pad)
+
+    dots = [tag("circle", tag("title", f"actual {_num(a)}, predicted {_num(p)}"),
+                cx=f"{x(a):.1f}", cy=f"{y(p):.1f}", r="2.5") for a, p in pairs]
+    axes = [tag("line", x1=pad, y1=height - pad, x2=width - pad, y2=height - pad, class_="axis"),
+            tag("line", x1=pad, y1=pad, x2=pad, y2=height - pad, class_="axis"),
+            tag("line", x1=f"{x(low):.1f}", y1=f"{y(low):.1f}", x2=f"{x(high):.1f}",
+                y2=f"{y(high):.1f}", class_="diagonal"),
+            tag("text", _num(low), x=pad, y=height - pad + 16),
+            tag("text", _num(high), x=width - pad, y=height - pad + 16, text_anchor="end"),
+            tag("text", "actual", x=width / 2, y=height - 8, text_anchor="middle"),
+            tag("text", _num(high), x=pad - 4, y=pad + 4, text_anchor="end"),
+            tag("text", "predicted", x=12, y=height / 2, text_anchor="middle",
+                transform=f"rotate(-90 12 {height / 2})")]
+    return tag("svg", axes, dots, class_="scatter", width=width, height=height,
+               viewBox=f"0 0 {width} {height}", role="img",
+               aria_label=f"predicted against actual for {len(pairs)} eval examples, "
+                          f"from {_num(low)} to {_num(high)}",
+               xmlns="http://www.w3.org/2000/svg")
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def regression_view(view: Regression) -> Safe:
+    """Predicted against actual, and the residuals' histogram: the candidate, overall."""
+    if not view.pairs:
+        return tag("p", "No predictions recorded for the plots.", class_="muted")
+    caption = (f"{len(view.pairs)} eval examples (all of them, or a fixed sample of that many). "
+               f"Mean residual (predicted − actual): {view.mean_residual:+.4g}; above 0 the "
+               "model overestimates on average.")
+    return Safe(tag("h3", "Predicted against actual (candidate, overall)")
+                + tag("p", caption, class_="muted")
+                + tag("div", scatter_svg(view.pairs),
+                      tag("figure", bars_svg(view.residual_bars, "residuals (predicted − actual)",
+                                             width=420, height=120),
+                          tag("figcaption", "Residuals, predicted − actual: "
+                                            f"{view.residual_bars[0][0].split(' to ')[0]} to "
+                                            f"{view.residual_bars[-1][0].split(' to ')[-1]}")),
+                      class_="regression"))
 
 
 def confusion_table(classes: List[str], counts: List[List[float]]) -> Safe:
@@ -182,6 +239,8 @@ def metrics_section(report: Report) -> Safe:
                 cells = [c.name, fmt(c.candidate.get("precision")), fmt(c.candidate.get("recall"))]
             rows.append((cells, None))
         parts += [tag("h3", "Per class (overall)"), table(class_head, rows)]
+    if evaluation.regression is not None:
+        parts.append(regression_view(evaluation.regression))
     if evaluation.confusion is not None:
         parts += [tag("h3", "Confusion matrix (candidate, overall)"),
                   confusion_table(evaluation.confusion.classes, evaluation.confusion.counts)]
@@ -271,6 +330,13 @@ table.confusion { width: auto; }
 table.confusion td { text-align: right; min-width: 90px; }
 table.confusion .cell { display: block; padding: 2px 6px; border-radius: 3px;
   background: rgba(74, 120, 181, calc(var(--share) * 0.85)); }
+div.regression { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-end; }
+svg.scatter circle { fill: #4a78b5; fill-opacity: 0.6; }
+svg.scatter line.axis { stroke: #5b6472; }
+svg.scatter line.diagonal { stroke: #a4161a; stroke-dasharray: 5 4; }
+svg.scatter text { font-size: 11px; fill: #5b6472; }
+figure { margin: 0; }
+figcaption { font-size: 13px; color: var(--muted); }
 table.lineage th { width: 190px; background: #f7f8fa; font-weight: 600; }
 footer { margin-top: 36px; color: var(--muted); font-size: 13px; }
 @media print {

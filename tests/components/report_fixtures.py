@@ -122,3 +122,41 @@ def write_anomalies(path: str, found: Dict[str, str]) -> None:
     os.makedirs(split, exist_ok=True)
     with open(os.path.join(split, "SchemaDiff.pb"), "wb") as f:
         f.write(anomalies.SerializeToString())
+
+
+def write_regression_evaluation(path: str, pairs: List[Tuple[float, float]]) -> None:
+    """An Evaluator output of ``examples/deliveries.yaml`` (a regression, no baseline): the
+    errors and the regression sample of these (actual, predicted) pairs, overall only."""
+    from components import metrics
+    from tests.conftest import ROOT
+
+    ec = tfma.utils.update_eval_config_with_defaults(
+        eval_config.build(config.load(os.path.join(ROOT, "examples", "deliveries.yaml"))),
+        has_baseline=False, rubber_stamp=True)
+    candidate = ec.model_specs[0].name
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "eval_config.json"), "w") as f:
+        f.write(eval_config_writer._serialize_eval_run(ec, "examples", "tfrecords",
+                                                       {candidate: "model"}))
+    errors = [p - a for a, p in pairs]
+    values = {_key("example_count", candidate): float(len(pairs)),
+              _key("mean_absolute_error", candidate): sum(map(abs, errors)) / len(errors),
+              _key("mean_squared_error", candidate): sum(e * e for e in errors) / len(errors)}
+    proto = metrics_for_slice_pb2.MetricsForSlice(
+        slice_key=tfma.slicer.slicer_lib.serialize_slice_key(()))
+    for key, value in values.items():
+        kv = proto.metric_keys_and_values.add()
+        kv.key.CopyFrom(key.to_proto())
+        kv.value.double_value.value = value
+    kv = proto.metric_keys_and_values.add()
+    kv.key.CopyFrom(_key(metrics.REGRESSION_SAMPLE, candidate).to_proto())
+    kv.value.array_value.shape[:] = [len(pairs), 2]
+    kv.value.array_value.data_type = metrics_for_slice_pb2.ArrayValue.FLOAT64
+    kv.value.array_value.float64_values[:] = [v for pair in pairs for v in pair]
+    with tf.io.TFRecordWriter(os.path.join(path, "metrics-00000-of-00001.tfrecord")) as out:
+        out.write(proto.SerializeToString())
+    validation = metrics_validator.validate_metrics(((), values), ec)
+    with tf.io.TFRecordWriter(os.path.join(path, "validations.tfrecord")) as out:
+        out.write(validation.SerializeToString())
+    with tf.io.TFRecordWriter(os.path.join(path, "plots-00000-of-00001.tfrecord")):
+        pass

@@ -1,10 +1,13 @@
 """Accuracy and per-class precision/recall derived from TFMA's confusion-matrix combiner."""
 import numpy as np
 import pytest
+import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs, metric_types, metric_util
 
 from components import metrics
+from components.model import PREDICTIONS
 from pipeline import config, eval_config
+from tests.conftest import ROOT
 
 LABELS = [0, 0, 1, 2, 2, 2, 1]
 TOP = [0, 1, 1, 2, 0, 2, 1]  # the top predicted class of each example
@@ -122,3 +125,68 @@ def test_weighted_or_one_hot_inputs_go_to_the_generic_extraction():
     ours, generic = _both(one_hot)
     _same(ours, generic)
     assert ours[0][2] is not metrics._UNWEIGHTED
+
+
+def _sample(pairs, size):
+    (computation,) = metrics._regression_sample(size=size)
+    combiner = computation.combiner
+    accumulator = combiner.create_accumulator()
+    for label, prediction in pairs:
+        accumulator = combiner.add_input(accumulator, metric_types.StandardMetricInputs(
+            labels=np.array([label]), predictions=np.array([prediction]),
+            example_weights=np.array([1.0])))
+    return combiner, accumulator
+
+
+def test_the_regression_sample_keeps_the_same_pairs_however_the_data_is_split():
+    pairs = [(float(i), float(i) + 0.5 * (i % 3)) for i in range(40)]
+    combiner, whole = _sample(pairs, size=10)
+    (kept,) = combiner.extract_output(whole).values()
+    _, first = _sample(pairs[:13], size=10)
+    _, second = _sample(pairs[13:], size=10)
+    (merged,) = combiner.extract_output(combiner.merge_accumulators([second, first])).values()
+    assert kept.shape == (10, 2)
+    np.testing.assert_array_equal(kept, merged)
+    assert {tuple(p) for p in kept} <= set(pairs)
+    combiner, small = _sample(pairs[:4], size=10)  # fewer than the size: all of them
+    (everything,) = combiner.extract_output(small).values()
+    assert sorted(map(tuple, everything)) == pairs[:4]
+
+
+def _spec_keys(spec):
+    computations = metric_specs.to_computations(spec.metrics_specs, eval_config=spec)
+    return {(k.name, k.sub_key.class_id if k.sub_key else None) for c in computations for k in c.keys}
+
+
+def _thresholds(spec):
+    return {m.class_name: m.threshold for s in spec.metrics_specs for m in s.metrics
+            if m.HasField("threshold")}
+
+
+def test_a_binary_label_adds_auc_and_precision_recall_of_class_1_at_the_threshold():
+    cfg = config.load(f"{ROOT}/examples/tips.yaml", {"evaluator.decision_threshold": 0.3})
+    spec = eval_config.build(cfg)
+    keys = _spec_keys(spec)
+    assert {("auc", 1), ("precision_at_threshold", 1), ("recall_at_threshold", 1),
+            ("accuracy", None)} <= keys
+    binary = [m for s in spec.metrics_specs if s.binarize.class_ids.values for m in s.metrics]
+    assert all('"thresholds": [0.3]' in m.config for m in binary if m.class_name != "AUC")
+    assert list(_thresholds(spec)) == ["ConfusionAccuracy"]
+    # The penguins labels (three classes) get none of it.
+    assert not any(s.binarize.class_ids.values for s in eval_config.build(config.load()).metrics_specs)
+
+
+def test_a_regression_is_gated_on_its_error_with_a_bound_and_a_relative_worsening():
+    cfg = config.load(f"{ROOT}/examples/deliveries.yaml",
+                      {"evaluator.regression_metric": "mean_squared_error",
+                       "evaluator.max_error": 40.0, "evaluator.max_error_increase": 0.1})
+    spec = eval_config.build(cfg)
+    assert spec.model_specs[0].label_key == "duration_min"  # the raw label: errors in minutes
+    assert spec.model_specs[0].prediction_key == PREDICTIONS
+    assert {("mean_squared_error", None), ("mean_absolute_error", None),
+            (metrics.REGRESSION_SAMPLE, None), ("example_count", None)} <= _spec_keys(spec)
+    (gated, threshold), = _thresholds(spec).items()
+    assert gated == "MeanSquaredError"
+    assert threshold.value_threshold.upper_bound.value == 40.0
+    assert threshold.change_threshold.relative.value == pytest.approx(0.1)
+    assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER

@@ -20,7 +20,7 @@ def test_model_trains_on_a_few_batches(transform_output):
     model = model_lib.fit(tft_output, _dataset(rows), _dataset(rows), SETTINGS, 40, 2)
     assert model.output_shape == (None, 3)
     loss, accuracy = model.evaluate(_dataset(rows).take(4), verbose=0)
-    untrained = model_lib.build_model(tft_output, "species", [16, 8], 0.01)
+    untrained = model_lib.build_model(tft_output, SETTINGS)
     untrained_loss, _ = untrained.evaluate(_dataset(rows).take(4), verbose=0)
     assert loss < untrained_loss
     assert accuracy > 0.7

@@ -54,3 +54,29 @@ def test_label_is_indexed_and_excluded_columns_are_dropped(transformed):
     species = [int(r[transformed_name("species")][0]) for r in transformed]
     assert species == [0, 1, 0, 0]  # Adelie is most frequent
     assert transformed_name("year") not in transformed[0]
+
+
+def _label_rows(values, dtype):
+    return [{"y": np.array([v], dtype=dtype), "x": np.array([float(i)], dtype=np.float32)}
+            for i, v in enumerate(values)]
+
+
+def test_an_integer_class_label_becomes_its_class_id_without_a_vocabulary():
+    import tensorflow as tf
+
+    spec = {"y": tf.io.FixedLenFeature([1], tf.int64), "x": tf.io.FixedLenFeature([1], tf.float32)}
+    out = run_transform(_label_rows([3, 1, 2, 3], np.int64), spec=spec,
+                        custom_config={"label": "y", "label_classes": ["1", "2", "3"]})
+    # Class id = value - the smallest class, whatever the frequencies (a vocabulary would
+    # put the most frequent class, 3, first).
+    assert [int(r[transformed_name("y")][0]) for r in out] == [2, 0, 1, 2]
+
+
+def test_a_regression_target_passes_through_as_a_float():
+    import tensorflow as tf
+
+    spec = {"y": tf.io.FixedLenFeature([1], tf.float32), "x": tf.io.FixedLenFeature([1], tf.float32)}
+    out = run_transform(_label_rows([12.5, 40.0, 7.25], np.float32), spec=spec,
+                        custom_config={"label": "y", "task": "regression"})
+    assert [float(r[transformed_name("y")][0]) for r in out] == [12.5, 40.0, 7.25]
+    assert [float(r[transformed_name("x")][0]) for r in out] != [0.0, 1.0, 2.0]  # z-scored

@@ -41,3 +41,26 @@ def test_hostile_strings_show_as_text_and_run_nothing(browser, tmp_path):
     assert browser.log.errors == []
     assert local_only(browser.log.requests) == []
     assert browser.log.requests == ["file://" + page]
+
+
+def test_the_regression_view_renders_its_plots(browser, tmp_path):
+    from tests.components.test_report_model import REGRESSION_PAIRS, regression_report
+
+    page = os.path.join(ARTIFACTS, "report_regression.html")
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(render.to_html(regression_report(tmp_path)))
+    browser.open(page)
+    assert browser.evaluate("document.querySelectorAll('svg.scatter circle').length") == len(
+        REGRESSION_PAIRS)
+    # The dots lie inside the plot, and the histogram has a bar per bucket with a count.
+    inside = browser.evaluate(
+        "Array.from(document.querySelectorAll('svg.scatter circle')).every(c => {"
+        " const r = c.getBoundingClientRect(), s = c.ownerSVGElement.getBoundingClientRect();"
+        " return r.left >= s.left && r.right <= s.right && r.top >= s.top && r.bottom <= s.bottom; })")
+    assert inside is True
+    assert browser.evaluate("document.querySelectorAll('div.regression svg.bars rect').length") > 0
+    assert "Residuals, predicted − actual: -2 to 4" in browser.evaluate("document.body.innerText")
+    assert browser.screenshot(os.path.join(ARTIFACTS, "report_regression.png")) > 0
+    assert browser.log.errors == [] and browser.log.dialogs == []
+    assert local_only(browser.log.requests) == [] and browser.log.requests[-1] == "file://" + page

@@ -145,3 +145,34 @@ def test_drift_between_two_spans_with_and_without_thresholds():
     assert any(r.flagged for r in strict) and all(r.threshold == 0.01 for r in strict)
     same = model.measure_drift(span2, span2, schema, "train", (0.01, 0.01), skip=["year"])
     assert len(same) == 7 and all(r.value == pytest.approx(0) and not r.flagged for r in same)
+
+
+# (actual, predicted): residuals -2, 0, +1, +1, +4
+REGRESSION_PAIRS = [(10.0, 8.0), (20.0, 20.0), (30.0, 31.0), (40.0, 41.0), (50.0, 54.0)]
+
+
+def regression_report(tmp_path, blessed: int = 1) -> model.Report:
+    fx.write_regression_evaluation(str(tmp_path / "evaluation"), REGRESSION_PAIRS)
+    return model.build(model.Sources(
+        run_id="run-1", run_time="2026-01-01 00:00:00 UTC", label="duration_min",
+        evaluation=fx.artifact(str(tmp_path / "evaluation")),
+        blessing=fx.artifact(str(tmp_path / "blessing"), blessed=blessed),
+        pushed_model=fx.artifact(str(tmp_path / "pushed"), pushed=blessed, pushed_version="1")))
+
+
+def test_a_regression_reports_its_errors_against_the_bound_and_its_residuals(tmp_path):
+    report = regression_report(tmp_path)
+    (row,) = report.evaluation.thresholds
+    assert (row.metric, row.kind, row.threshold, row.passed) == (
+        "mean_absolute_error", "value", "<= 6", True)
+    assert row.candidate == pytest.approx(8 / 5)
+    assert report.evaluation.slices[0].candidate["mean_squared_error"] == pytest.approx(22 / 5)
+    assert report.evaluation.classes == [] and report.evaluation.confusion is None
+    view = report.evaluation.regression
+    assert view.pairs == REGRESSION_PAIRS
+    assert view.mean_residual == pytest.approx(4 / 5)
+    assert sum(count for _, count in view.residual_bars) == len(REGRESSION_PAIRS)
+    assert view.residual_bars[0][0].startswith("-2 to ") and view.residual_bars[-1][0].endswith(" to 4")
+    page = render.to_html(report)
+    assert page.count("<circle") == len(REGRESSION_PAIRS)
+    assert "Predicted against actual" in page and "Mean residual (predicted − actual): +0.8" in page

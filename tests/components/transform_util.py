@@ -21,13 +21,16 @@ def raw_feature_spec() -> Dict[str, Any]:
     return schema_utils.schema_as_feature_spec(io_utils.SchemaReader().read(SCHEMA)).feature_spec
 
 
-def run_transform(instances: List[Dict[str, Any]], output_dir: str | None = None) -> List[Dict[str, Any]]:
-    """AnalyzeAndTransform over in-memory instances; writes the transform_fn if asked."""
-    spec = raw_feature_spec()
-    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(spec)
+def run_transform(instances: List[Dict[str, Any]], output_dir: str | None = None,
+                  custom_config: Dict[str, Any] | None = None,
+                  spec: Dict[str, Any] | None = None) -> List[Dict[str, Any]]:
+    """AnalyzeAndTransform over in-memory instances; writes the transform_fn if asked. By
+    default with the penguins schema and config."""
+    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(spec or raw_feature_spec())
+    config = custom_config or CUSTOM_CONFIG
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
         (transformed, _), transform_fn = (instances, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, CUSTOM_CONFIG))
+            lambda inputs: preprocessing_fn(inputs, config))
         if output_dir:
             _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
     return transformed

@@ -141,8 +141,9 @@ def test_run_2_is_evaluated_against_version_1_and_pushed_if_not_worse(world):
     nodes = world.nodes(run_id_of(world.runs[2].stdout))
     baseline = nodes["Evaluator"].inputs["baseline_model"][0]
     assert mlmd.prop(baseline, "has_model") == 1 and mlmd.prop(baseline, "serving_version") == 1
-    candidate, baseline_accuracy = catalog.overall_accuracy(
+    metric, candidate, baseline_accuracy = catalog.overall_metric(
         nodes["Evaluator"].outputs["evaluation"][0].uri)
+    assert metric == "accuracy"
     assert candidate is not None and baseline_accuracy is not None  # the baseline column
     assert mlmd.prop(nodes["Evaluator"].outputs["blessing"][0], "blessed") == 1
     assert candidate >= baseline_accuracy - 0.02

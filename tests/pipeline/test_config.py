@@ -37,6 +37,14 @@ def test_flags_override_the_file(tmp_path):
     ("trainer: {train_steps: -5}\n", "trainer.train_steps: must be positive, got -5"),
     ("trainer: {hidden_units: 8}\n", "trainer.hidden_units: must be a list"),
     ("evaluator: {min_accuracy: 1.5}\n", "evaluator.min_accuracy: must be between 0 and 1"),
+    ("data: {task: clustering}\n", "data.task: must be one of classification, regression"),
+    ("data: {task: regression}\n", "evaluator.max_error: must be a positive bound on "
+                                   "mean_absolute_error with data.task: regression, got None"),
+    ("data: {task: regression}\nevaluator: {max_error: -2}\n", "evaluator.max_error: must be a "
+                                                                "positive bound"),
+    ("evaluator: {regression_metric: r2}\n", "evaluator.regression_metric: must be one of"),
+    ("evaluator: {decision_threshold: 1.5}\n", "evaluator.decision_threshold: must be between 0"),
+    ("evaluator: {max_error_increase: -0.1}\n", "evaluator.max_error_increase: must be between 0"),
     ("pipeline_name: My_Pipeline\n", "pipeline_name: 'My_Pipeline' is not a valid Kubeflow name"),
     ("data: {span_pattern: 'all/*.csv'}\n", "data.span_pattern: must contain {SPAN}"),
     ("beam: {profile: turbo}\n", "beam.profile: 'turbo' is not one of beam.profiles"),
