@@ -13,8 +13,9 @@ executors, so the window is handled inside ExampleGen itself:
 
 The window (``window``) and the unresolved pattern (``span_pattern``) travel in the stock
 ``custom_config`` as a ``google.protobuf.Struct``. The executor derives the window from the
-resolved span itself, so it is right even under an orchestrator that runs its own
-ExampleGen driver (Kubeflow v2); there only the cache fingerprint covers the end span alone.
+resolved span itself, so it is right even where no TFX driver runs (open-source Kubeflow,
+where the compiled spec's DataFingerprint task keys the cache on every span of the window:
+``kubeflow/data_fingerprint.py``).
 """
 from __future__ import annotations
 
