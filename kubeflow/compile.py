@@ -30,6 +30,7 @@ from tfx.orchestration import data_types
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kv2
 from tfx.orchestration.kubeflow.v2 import pipeline_builder
 
+from kubeflow.entrypoint import MIRRORS
 from pipeline import factory
 from pipeline.config import Config, ConfigError
 
@@ -43,7 +44,7 @@ ENTRYPOINT = ["python", "-m", "kubeflow.entrypoint"]
 FINGERPRINT_TASK = "DataFingerprint"
 FINGERPRINT_PARAM = "input_fingerprint"
 # Pipeline roots the OSS launcher can mirror (LocalPathForURI); any other root fails every task.
-REMOTE_SCHEMES = ("gs://", "s3://", "minio://")
+REMOTE_SCHEMES = tuple(scheme for scheme, _ in MIRRORS)
 
 
 class CompileError(ValueError):
