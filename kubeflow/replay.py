@@ -128,26 +128,25 @@ class ObjectStore:
             raise FileNotFoundError(uri)
         return row[0]
 
-    def list(self, prefix_uri: str) -> List[str]:
-        """Keys under a prefix in byte order, as an S3 or GCS listing gives them (no
-        delimiter: a listing of ``a/b`` includes ``a/bc``, as the launcher's does)."""
+    def _under(self, prefix_uri: str, columns: str) -> List[tuple]:
+        """Rows of the objects under a prefix in byte order, as an S3 or GCS listing gives
+        them (no delimiter: a listing of ``a/b`` includes ``a/bc``, as the launcher's does)."""
         scheme, bucket, prefix = split_uri(prefix_uri)
         with self._db() as db:
-            rows = db.execute("SELECT key FROM objects WHERE scheme=? AND bucket=? AND "
+            return db.execute(f"SELECT {columns} FROM objects WHERE scheme=? AND bucket=? AND "
                               "substr(key, 1, ?)=? ORDER BY key",
                               (scheme, bucket, len(prefix), prefix)).fetchall()
-        return [key for (key,) in rows]
 
-    def uri(self, prefix_uri: str, key: str) -> str:
-        scheme, bucket, _ = split_uri(prefix_uri)
-        return f"{scheme}{bucket}/{key}"
+    def list(self, prefix_uri: str) -> List[str]:
+        """Keys under a prefix (see ``_under``)."""
+        return [key for (key,) in self._under(prefix_uri, "key")]
 
     def download(self, uri: str, local_dir: str) -> None:
         """``objectstore.DownloadBlob``: every key under the prefix to ``local_dir`` joined
         with its relative path (Go's ``filepath.Rel`` drops a trailing slash, so a ``dir/``
         marker is created as a zero-byte *file* named ``dir``)."""
         _, _, prefix = split_uri(uri)
-        for key in self.list(uri):
+        for key, data in self._under(uri, "key, data"):
             relative = posixpath.relpath(key, prefix) if key != prefix else "."
             target = os.path.normpath(os.path.join(local_dir, relative))
             try:
@@ -156,7 +155,7 @@ class ObjectStore:
                 raise NotADirectoryError(errno.ENOTDIR, "not a directory",
                                          os.path.dirname(target)) from None
             with open(target, "wb") as f:
-                f.write(self.get(self.uri(uri, key)))
+                f.write(data)
 
     def upload(self, local: str, uri: str) -> None:
         """``objectstore.UploadBlob``: a file, or every file under a folder (no folder keys)."""
