@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lock clean chromium bench image
+.PHONY: run test lock clean chromium minio bench image
 
 $(STAMP): requirements.lock setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,26 @@ $(STAMP): requirements.lock setup.py
 run: $(STAMP)
 	$(PY) -m pipeline run
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium minio
 	$(PY) -m pytest
 
 # The reviewer report's browser tests open it in headless Chromium (Debian's package;
 # CI runs as root on a fresh Debian 12). Installed once, skipped when present.
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# MinIO's server, the object store the Kubeflow replay runs against (open-source Kubeflow's
+# default artifact store). Built once from the Go module proxy (a few minutes; needs Go) into
+# a folder outside the checkout, so every clone shares it. AGPL: a test tool, never in the image.
+TOOLS_DIR ?= $(HOME)/.cache/tfx-on-kubeflow
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_STAMP := $(TOOLS_DIR)/bin/.minio-$(MINIO_VERSION)
+minio: $(MINIO_STAMP)
+$(MINIO_STAMP):
+	@command -v go >/dev/null || (echo "make minio: Go is needed to build MinIO's server (go install)" && exit 1)
+	mkdir -p $(TOOLS_DIR)/bin
+	GOBIN=$(TOOLS_DIR)/bin GOFLAGS=-mod=mod go install github.com/minio/minio@$(MINIO_VERSION)
+	touch $@
 
 # The Kubeflow pipeline image (needs a Docker engine; none runs on the CI machines).
 IMAGE ?= $(shell sed -n 's/^  image: *\([^ #]*\).*/\1/p' config.yaml)

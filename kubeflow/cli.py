@@ -1,6 +1,7 @@
 """The Kubeflow commands: ``compile``, ``replay`` and ``submit``."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -64,36 +65,73 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
 @_config_option
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--root", type=click.Path(file_okay=False),
-              help="Where the stand-in keeps its object store, volumes and cache between "
+              help="Where the stand-in keeps its MinIO data, volumes and cache between "
                    "replays (default: <output_root>/replay).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Runtime parameter, e.g. data_root=data/penguins (repeatable).")
+@click.option("--kfp-version", default=None, metavar="VERSION",
+              help="Play this KFP version's driver and launcher: 2.2, 2.5, 2.15 or 2.17 "
+                   "(default: the newest).")
+@click.option("--pipeline-root", default=None, metavar="URI",
+              help="The run's pipeline root, as submit sends it (default: the spec's; 'none' "
+                   "sends none, so the backend's default applies).")
 def replay_command(config_path: Optional[str], spec_path: str, root: Optional[str],
-                   params: Tuple[str, ...]) -> None:
+                   params: Tuple[str, ...], kfp_version: Optional[str],
+                   pipeline_root: Optional[str]) -> None:
     """Run a compiled spec on this machine as open-source KFP's driver and launcher would
-    (a local stand-in: see kubeflow/replay.py)."""
+    (a local stand-in with a real MinIO: see kubeflow/replay/).
+
+    The object store is the MinIO server named by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, or else one the replay starts with its data under --root."""
     cfg = _config(config_path)
     from kubeflow import compile as compiler
     from kubeflow import replay as replayer
 
     root = os.path.abspath(root or os.path.join(cfg.output_root, "replay"))
     values: Dict[str, Any] = _params(params)
-    if "data_root" in values:
+    if "data_root" in values and "://" not in values["data_root"]:
         values["data_root"] = os.path.abspath(values["data_root"])
     try:
         spec = compiler.load(spec_path)
-        click.echo(f"Replaying {spec_path} under {root} (a stand-in for open-source KFP)")
-        result = replayer.replay(spec, root, parameters=values,
-                                 platform=compiler.load_platform(spec_path),
-                                 mounts=replayer.image_mounts(cfg.kubeflow.project_dir),
-                                 project_dir=cfg.kubeflow.project_dir, echo=click.echo)
-    except (compiler.CompileError, replayer.ReplayError) as e:
+        version = replayer.backend(kfp_version or replayer.NEWEST).version
+        run_root = spec.default_pipeline_root if pipeline_root is None else (
+            None if pipeline_root.lower() == "none" else pipeline_root)
+        with _object_store(root) as store:
+            click.echo(f"Replaying {spec_path} under {root} (a stand-in for open-source KFP "
+                       f"{version}; object store: MinIO at {store.credentials.endpoint})")
+            result = replayer.replay(
+                spec, root, store=store, parameters=values, kfp_version=version,
+                pipeline_root=run_root, platform=compiler.load_platform(spec_path),
+                mounts=replayer.image_mounts(cfg.kubeflow.project_dir),
+                project_dir=cfg.kubeflow.project_dir, echo=click.echo,
+                secrets=_secrets(store.credentials))
+    except (compiler.CompileError, replayer.ReplayError, replayer.ObjectStoreError,
+            ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo("")
     for line in replay_summary(result):
         click.echo(line)
     if result.failed or len(result.tasks) < len(result.order):
         sys.exit(1)
+
+
+@contextlib.contextmanager
+def _object_store(root: str):
+    """The MinIO the environment names, or one started for this replay under ``root``."""
+    from kubeflow import replay as replayer
+
+    credentials = replayer.Credentials.from_env()
+    if credentials is not None:
+        yield replayer.ObjectStore(credentials)
+        return
+    with replayer.MinioServer(os.path.join(root, "minio")) as server:
+        yield replayer.ObjectStore(server.credentials)
+
+
+def _secrets(credentials) -> Dict[str, Dict[str, str]]:
+    """The Secret a Kubeflow install keeps MinIO's keys in, as the replay's stand-in."""
+    return {"mlpipeline-minio-artifact": {"accesskey": credentials.access_key,
+                                          "secretkey": credentials.secret_key}}
 
 
 def replay_summary(result) -> list:
@@ -124,11 +162,14 @@ def replay_summary(result) -> list:
 @click.option("--run-name", default=None, help="Run name (default: <pipeline>-<time>).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Runtime parameter, e.g. train_steps=500 (repeatable).")
+@click.option("--pipeline-root", default=None, metavar="URI",
+              help="Where the run's artifacts go (default: the spec's, i.e. kubeflow.pipeline_root).")
 @click.option("--recurring", "cron", metavar="CRON",
               help="Create a recurring run on this cron schedule (6 fields, e.g. '0 0 3 * * *').")
 def submit_command(config_path: Optional[str], spec_path: Optional[str], host: str,
                    namespace: str, experiment: Optional[str], run_name: Optional[str],
-                   params: Tuple[str, ...], cron: Optional[str]) -> None:
+                   params: Tuple[str, ...], pipeline_root: Optional[str],
+                   cron: Optional[str]) -> None:
     """Upload a compiled spec and start a run (or a recurring run) on Kubeflow Pipelines.
 
     Credentials come from KFP_BEARER_TOKEN or KFP_COOKIE in the environment."""
@@ -155,7 +196,8 @@ def submit_command(config_path: Optional[str], spec_path: Optional[str], host: s
         values = replayer.pipeline_parameters(spec, _params(params))
         submitted = submitter.submit(path, host=host, namespace=namespace,
                                      experiment=experiment or cfg.pipeline_name, run_name=name,
-                                     parameters=values, cron=cron)
+                                     parameters=values, cron=cron,
+                                     pipeline_root=pipeline_root or spec.default_pipeline_root)
     except (compiler.CompileError, replayer.ReplayError, submitter.SubmitError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"Created {submitted.kind} {submitted.id}")

@@ -8,16 +8,24 @@ launcher really do (``backend/src/v2``, see ``kubeflow/entrypoint.py``):
 * every task runs ``kubeflow.entrypoint``, TFX's executor fed what the OSS launcher sends;
 * no ``lifecycle`` hook (the backend ignores ``preCacheCheck``; our ExampleGen executor
   resolves the span itself);
+* every TFX task names its declared outputs (``--declared_outputs``), so the entry point
+  can leave the outputs the backend adds (``executor-logs``) to the launcher;
 * a ``DataFingerprint`` task, never cached, whose output parameter keys CsvExampleGen's
   cache on the data (``kubeflow/data_fingerprint.py``);
-* ``platform_spec``: a persistent volume claim mounted in every task at
-  ``kubeflow.state_dir``, where the pushed versions (and so the serving baseline) live
-  between runs. The spec file holds it as a second YAML document, as the KFP SDK writes it.
+* a ``ServingState`` task, never cached, whose output parameter keys ServingBaseline's
+  cache on the model serving now (``kubeflow/serving_state.py``);
+* ``platform_spec``: the persistent volume claim at ``kubeflow.state_dir``, where the pushed
+  versions (and so the serving baseline) live between runs, mounted only in the tasks that
+  read or write it (``STATE_TASKS``, and the ``DATA_TASKS`` when ``kubeflow.data_root`` is
+  on the volume): KFP starts independent tasks as parallel pods, and a ReadWriteOnce claim
+  cannot be attached on two nodes at once. The spec file holds it as a second YAML
+  document, as the KFP SDK writes it.
 
 The output is deterministic, so the spec can be committed and diffed.
 """
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import tempfile
@@ -43,6 +51,13 @@ FORBIDDEN_EXECUTORS = ("resolver", "importer")
 ENTRYPOINT = ["python", "-m", "kubeflow.entrypoint"]
 FINGERPRINT_TASK = "DataFingerprint"
 FINGERPRINT_PARAM = "input_fingerprint"
+SERVING_STATE_TASK = "ServingState"
+SERVING_STATE_PARAM = "serving_state"
+DECLARED_OUTPUTS_FLAG = "--declared_outputs"
+# Tasks that read or write the state volume: the serving versions live there.
+STATE_TASKS = (SERVING_STATE_TASK, "ServingBaseline", "Pusher")
+# Tasks that read the data root, so they need the volume only when the data is on it.
+DATA_TASKS = (FINGERPRINT_TASK, "CsvExampleGen", "DriftCheck")
 # Pipeline roots the OSS launcher can mirror (LocalPathForURI); any other root fails every task.
 REMOTE_SCHEMES = tuple(scheme for scheme, _ in MIRRORS)
 
@@ -171,7 +186,12 @@ def build_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optio
         if "lifecycle" in container:
             del container["lifecycle"]
         container["command"] = ENTRYPOINT
+    for component in spec.components.values():
+        container = spec.deployment_spec["executors"][component.executor_label]["container"]
+        container["args"].extend([DECLARED_OUTPUTS_FLAG,
+                                  json.dumps(sorted(component.output_definitions.artifacts))])
     _add_fingerprint_task(cfg, spec, image or cfg.kubeflow.image, span)
+    _add_serving_state_task(cfg, spec, image or cfg.kubeflow.image)
     return spec
 
 
@@ -212,11 +232,40 @@ def _add_fingerprint_task(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec, ima
         FINGERPRINT_PARAM].parameter_type = string
 
 
+def _add_serving_state_task(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec, image: str) -> None:
+    """ServingState -> ServingBaseline's ``serving_state`` parameter (never cached)."""
+    component = spec.components[SERVING_STATE_TASK]
+    component.executor_label = f"{SERVING_STATE_TASK}_executor"
+    component.output_definitions.parameters[SERVING_STATE_PARAM].parameter_type = \
+        pipeline_spec_pb2.ParameterType.STRING
+    spec.deployment_spec["executors"][component.executor_label] = {"container": {
+        "image": cfg.kubeflow.images.get("ServingBaseline", image),
+        "command": ["python", "-m", "kubeflow.serving_state"],
+        "args": ["--serving_dir", cfg.kubeflow.serving_dir, "--output",
+                 f"{{{{$.outputs.parameters['{SERVING_STATE_PARAM}'].output_file}}}}"]}}
+    task = spec.root.dag.tasks[SERVING_STATE_TASK]
+    task.task_info.name = SERVING_STATE_TASK
+    task.component_ref.name = SERVING_STATE_TASK
+    baseline = spec.root.dag.tasks["ServingBaseline"]
+    parameter = baseline.inputs.parameters[SERVING_STATE_PARAM]
+    parameter.Clear()
+    parameter.task_output_parameter.producer_task = SERVING_STATE_TASK
+    parameter.task_output_parameter.output_parameter_key = SERVING_STATE_PARAM
+    baseline.dependent_tasks.append(SERVING_STATE_TASK)
+
+
+def volume_tasks(cfg: Config) -> List[str]:
+    """The tasks that mount the state volume (see the module's docstring)."""
+    state = cfg.kubeflow.state_dir.rstrip("/") + "/"
+    on_volume = (cfg.kubeflow.data_root.rstrip("/") + "/").startswith(state)
+    return sorted(STATE_TASKS + (DATA_TASKS if on_volume else ()))
+
+
 def platform_spec(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str, Any]:
-    """The KFP Kubernetes platform config: the state volume claim in every task."""
+    """The KFP Kubernetes platform config: the state volume claim in ``volume_tasks``."""
     mount = {"constant": cfg.kubeflow.state_volume, "mountPath": cfg.kubeflow.state_dir}
-    executors = {label: {"pvcMount": [dict(mount)]}
-                 for label in sorted(spec.deployment_spec["executors"].keys())}
+    executors = {spec.components[task].executor_label: {"pvcMount": [dict(mount)]}
+                 for task in volume_tasks(cfg)}
     return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
 
 

@@ -21,6 +21,11 @@ Pipelines' driver and launcher (kubeflow/pipelines ``backend/src/v2``, checked a
 3. **Cache-key parameters.** A parameter that the component's inputs spec does not declare
    (``input_fingerprint``, see ``kubeflow/data_fingerprint.py``) is only there to change the
    launcher's cache key; it is dropped before TFX parses the execution properties.
+4. **Outputs the backend adds.** From 2.5.0 the driver adds an ``executor-logs`` output of
+   type ``system.Artifact`` to every task while log publishing is on, as it is by default
+   (``provisionOutputs`` in ``driver/``), and TFX fails on it (``Could not import
+   system.Artifact``). The launcher writes and uploads that log itself, so TFX gets only the
+   outputs its component declares (the compiler passes their names as ``--declared_outputs``).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ MIRRORS: Tuple[Tuple[str, str], ...] = (("gs://", "gcs"), ("minio://", "minio"),
 POD_ROOT_ENV = "KFP_REPLAY_POD_ROOT"
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+DECLARED_OUTPUTS_FLAG = "--declared_outputs"
 
 
 def local_path(uri: str, pod_root: str = "/") -> Optional[str]:
@@ -68,6 +74,15 @@ def drop_undeclared_parameters(executor_input: Dict[str, Any],
     dropped = sorted(name for name in values if name not in declared)
     for name in dropped:
         del values[name]
+    return dropped
+
+
+def drop_undeclared_outputs(executor_input: Dict[str, Any], declared: List[str]) -> List[str]:
+    """Removes output artifacts the component does not declare (the backend's own)."""
+    artifacts = executor_input.get("outputs", {}).get("artifacts", {})
+    dropped = sorted(name for name in artifacts if name not in declared)
+    for name in dropped:
+        del artifacts[name]
     return dropped
 
 
@@ -131,6 +146,11 @@ def prepare(argv: List[str], pod_root: str = "/") -> Tuple[List[str], Dict[str, 
     """The arguments for TFX's executor with every mend applied, the {mirror: remote URI}
     mapping and the executor output file."""
     argv = list(argv)
+    declared = None
+    outputs_at = _flag(argv, DECLARED_OUTPUTS_FLAG)
+    if outputs_at is not None:
+        declared = json.loads(argv[outputs_at])
+        del argv[outputs_at - 1:outputs_at + 1]  # ours, not TFX's: its parser would pass it to Beam
     at = _flag(argv, INVOCATION_FLAG)
     if at is None:
         raise SystemExit(f"entrypoint: {INVOCATION_FLAG} is missing")
@@ -140,6 +160,8 @@ def prepare(argv: List[str], pod_root: str = "/") -> Tuple[List[str], Dict[str, 
     fill_input_types(executor_input, inputs_spec)
     if spec_at is not None:
         drop_undeclared_parameters(executor_input, inputs_spec)
+    if declared is not None:
+        drop_undeclared_outputs(executor_input, declared)
     mapping = use_local_mirrors(executor_input, pod_root)
     argv[at] = json.dumps(executor_input)
     return argv, mapping, executor_input.get("outputs", {}).get("outputFile", "")

@@ -74,9 +74,14 @@ def client(host: str, namespace: str):
 
 
 def submit(spec_path: str, *, host: str, namespace: str, experiment: str, run_name: str,
-           parameters: Dict[str, Any], cron: Optional[str] = None,
+           parameters: Dict[str, Any], pipeline_root: str, cron: Optional[str] = None,
            max_concurrency: int = 1) -> Submitted:
-    """Creates a run (or, with ``cron``, a recurring run) of the compiled spec."""
+    """Creates a run (or, with ``cron``, a recurring run) of the compiled spec.
+
+    ``pipeline_root`` goes with the run's runtime config: no KFP backend reads the spec's
+    ``defaultPipelineRoot`` (its root driver takes the run's root, else the ``kfp-launcher``
+    ConfigMap's, else ``minio://mlpipeline/v2/artifacts``), and ``kfp.Client`` does not copy
+    it from the spec."""
     host = host.rstrip("/")
     check_reachable(host)
     try:
@@ -84,13 +89,13 @@ def submit(spec_path: str, *, host: str, namespace: str, experiment: str, run_na
         if cron is None:
             result = kfp_client.create_run_from_pipeline_package(
                 spec_path, arguments=parameters, run_name=run_name, experiment_name=experiment,
-                namespace=namespace)
+                namespace=namespace, pipeline_root=pipeline_root)
             return Submitted("run", result.run_id, f"{host}/#/runs/details/{result.run_id}")
         experiment_id = kfp_client.create_experiment(experiment, namespace=namespace).experiment_id
         recurring = kfp_client.create_recurring_run(
             experiment_id=experiment_id, job_name=run_name, cron_expression=cron,
             max_concurrency=max_concurrency, no_catchup=True, params=parameters,
-            pipeline_package_path=spec_path)
+            pipeline_package_path=spec_path, pipeline_root=pipeline_root)
         return Submitted("recurring run", recurring.recurring_run_id,
                          f"{host}/#/recurringrun/details/{recurring.recurring_run_id}")
     except SubmitError:

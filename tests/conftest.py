@@ -39,3 +39,23 @@ def browser():
         pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
     with Chromium() as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory):
+    """A real MinIO server on 127.0.0.1 for the session (`make test` installs it: make minio)."""
+    from kubeflow.replay.objectstore import MinioServer, ObjectStoreError
+
+    try:
+        server = MinioServer(str(tmp_path_factory.mktemp("minio") / "data"))
+    except ObjectStoreError as e:
+        pytest.fail(f"{e} (`make test` does this first)")
+    with server:
+        yield server.credentials
+
+
+@pytest.fixture
+def object_store(minio):
+    from kubeflow.replay.objectstore import ObjectStore
+
+    return ObjectStore(minio)

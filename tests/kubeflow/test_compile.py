@@ -1,6 +1,7 @@
 """The compiled spec: a real KFP v2 PipelineSpec that open-source Kubeflow accepts."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +66,9 @@ def test_compiled_dag_is_the_local_pipeline_dag_after_a_data_fingerprint(compile
     local_edges = {c.id: sorted(u.id for u in c.upstream_nodes) for c in local.components}
     local_edges["CsvExampleGen"] = [compiler.FINGERPRINT_TASK]
     local_edges[compiler.FINGERPRINT_TASK] = []
+    local_edges["ServingBaseline"] = sorted(local_edges["ServingBaseline"] + [
+        compiler.SERVING_STATE_TASK])
+    local_edges[compiler.SERVING_STATE_TASK] = []
     assert compiler.dag_edges(_spec(compiled[0])) == local_edges
 
 
@@ -87,12 +91,14 @@ def test_example_gen_cache_key_carries_the_data_fingerprint(compiled):
     assert compiler.FINGERPRINT_PARAM not in inputs_spec
 
 
-def test_every_task_mounts_the_state_volume_and_pushes_into_it(compiled):
+def test_only_the_tasks_that_need_the_state_volume_mount_it_and_pushes_go_into_it(compiled):
+    """KFP starts independent tasks as parallel pods: a ReadWriteOnce claim in every task
+    stalls them on Multi-Attach. The bundled data is in the image, so no data task mounts it."""
     cfg = config_lib.load()
     platform = compiler.load_platform(compiled[0])
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert sorted(executors) == sorted(json_format.MessageToDict(
-        _spec(compiled[0]).deployment_spec)["executors"])
+    assert sorted(executors) == ["Pusher_executor", "ServingBaseline_executor",
+                                 "ServingState_executor"]
     for label, config in executors.items():
         assert config == {"pvcMount": [{"constant": cfg.kubeflow.state_volume,
                                         "mountPath": cfg.kubeflow.state_dir}]}, label
@@ -100,14 +106,48 @@ def test_every_task_mounts_the_state_volume_and_pushes_into_it(compiled):
     assert f'"{cfg.kubeflow.state_dir}/serving"' in pusher.runtime_value.constant.string_value
 
 
+def test_a_data_root_on_the_volume_mounts_it_in_the_data_tasks_too():
+    cfg = config_lib.load(overrides={"kubeflow.data_root": "/pipeline/state/data/penguins"})
+    spec = compiler.build_spec(cfg)
+    executors = compiler.platform_spec(cfg, spec)["platforms"]["kubernetes"]["deploymentSpec"][
+        "executors"]
+    assert sorted(executors) == sorted(f"{t}_executor" for t in (
+        "CsvExampleGen", "DataFingerprint", "DriftCheck", "Pusher", "ServingBaseline",
+        "ServingState"))
+
+
+def test_serving_baseline_is_keyed_on_the_never_cached_serving_state(compiled):
+    """Otherwise a rollback or a recreated volume would reuse a stale baseline (and with it
+    the Evaluator's and Pusher's results) whenever the data is unchanged."""
+    spec = _spec(compiled[0])
+    tasks = spec.root.dag.tasks
+    assert not tasks[compiler.SERVING_STATE_TASK].caching_options.enable_cache
+    source = tasks["ServingBaseline"].inputs.parameters[compiler.SERVING_STATE_PARAM]
+    assert source.task_output_parameter.producer_task == compiler.SERVING_STATE_TASK
+    assert source.task_output_parameter.output_parameter_key == compiler.SERVING_STATE_PARAM
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    args = executors["ServingState_executor"]["container"]["args"]
+    assert args[args.index("--serving_dir") + 1] == config_lib.load().kubeflow.serving_dir
+
+
+def test_every_tfx_task_names_its_declared_outputs_for_the_entrypoint(compiled):
+    spec = _spec(compiled[0])
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    for name in factory.COMPONENT_IDS:
+        args = executors[f"{name}_executor"]["container"]["args"]
+        declared = json.loads(args[args.index(compiler.DECLARED_OUTPUTS_FLAG) + 1])
+        assert declared == sorted(spec.components[name].output_definitions.artifacts), name
+        assert "executor-logs" not in declared
+
+
 def test_only_container_executors_with_the_image_our_entrypoint_and_no_hooks(compiled):
     executors = json_format.MessageToDict(_spec(compiled[0]).deployment_spec)["executors"]
-    assert len(executors) == len(factory.COMPONENT_IDS) + 1  # and DataFingerprint
+    assert len(executors) == len(factory.COMPONENT_IDS) + 2  # and DataFingerprint, ServingState
     for label, executor in executors.items():
         assert set(executor) == {"container"}, label  # no resolver, importer or other kinds
         assert executor["container"]["image"] == "registry.test/pipe:1"
         assert "lifecycle" not in executor["container"]  # no preCacheCheck driver
-        if label != "DataFingerprint_executor":
+        if label not in ("DataFingerprint_executor", "ServingState_executor"):
             assert executor["container"]["command"] == compiler.ENTRYPOINT, label
     trainer = executors["Trainer_executor"]["container"]
     assert trainer["resources"] == {"cpuRequest": 2.0, "memoryRequest": 4.0}

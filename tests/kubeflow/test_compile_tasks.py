@@ -30,7 +30,8 @@ def _parameters(spec, task: str) -> dict:
 def test_an_example_config_compiles_with_its_task(name, trainer_config, metrics):
     cfg = config_lib.load(os.path.join(ROOT, "examples", f"{name}.yaml"))
     spec = compiler.build_spec(cfg, image="registry.test/pipe:1")
-    assert set(spec.root.dag.tasks) == set(factory.COMPONENT_IDS) | {compiler.FINGERPRINT_TASK}
+    assert set(spec.root.dag.tasks) == set(factory.COMPONENT_IDS) | {compiler.FINGERPRINT_TASK,
+                                                              compiler.SERVING_STATE_TASK}
     trainer = json.loads(_parameters(spec, "Trainer")["custom_config"])
     assert {k: trainer[k] for k in trainer_config} == trainer_config
     transform = json.loads(_parameters(spec, "Transform")["custom_config"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -129,3 +130,59 @@ def test_data_fingerprint_changes_with_a_new_span_and_with_new_bytes(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 1 and not (tmp_path / "out").exists()
     assert result.stderr.strip().splitlines() == [f"Error: {tmp_path / 'nothing'}: data folder does not exist"]
+
+
+def with_executor_logs(executor_input: dict) -> dict:
+    """The executor input of a 2.5+ driver: it adds ``executor-logs`` to every task's outputs."""
+    executor_input["outputs"]["artifacts"]["executor-logs"] = {"artifacts": [{
+        "name": "executor-logs", "uri": "minio://mlpipeline/root/StatisticsGen/u2/executor-logs",
+        "type": {"schemaTitle": "system.Artifact"}}]}
+    return executor_input
+
+
+def test_stock_tfx_fails_on_the_executor_logs_output_and_the_entrypoint_drops_it(tmp_path):
+    """KFP 2.5+ with log publishing on (the default): TFX cannot import system.Artifact."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as tfx_utils
+
+    def parse_outputs(executor_input):
+        message = json_format.ParseDict(executor_input, pipeline_spec_pb2.ExecutorInput())
+        return tfx_utils.parse_raw_artifact_dict(message.outputs.artifacts)
+
+    with pytest.raises(ImportError, match="Could not import system.Artifact"):
+        parse_outputs(with_executor_logs(driver_input(str(tmp_path))))
+    argv = ["--executor_class_path", "x.Executor", entrypoint.INVOCATION_FLAG,
+            json.dumps(with_executor_logs(driver_input(str(tmp_path)))),
+            entrypoint.DECLARED_OUTPUTS_FLAG, json.dumps(["statistics"]), "--runner=DirectRunner"]
+    prepared, mapping, _ = entrypoint.prepare(argv, str(tmp_path))
+    assert entrypoint.DECLARED_OUTPUTS_FLAG not in prepared  # TFX would pass it on to Beam
+    assert prepared[-1] == "--runner=DirectRunner"
+    executor_input = json.loads(prepared[prepared.index(entrypoint.INVOCATION_FLAG) + 1])
+    assert list(executor_input["outputs"]["artifacts"]) == ["statistics"]
+    assert "minio://mlpipeline/root/StatisticsGen/u2/executor-logs" not in mapping.values()
+    (statistics,) = parse_outputs(executor_input)["statistics"]
+    assert statistics.type_name == "ExampleStatistics"
+
+
+def test_serving_state_names_the_version_and_changes_with_its_files(tmp_path):
+    from kubeflow import serving_state
+
+    serving = tmp_path / "serving"
+    assert serving_state.serving_state(str(serving)) == "none"
+    (serving / "1" / "variables").mkdir(parents=True)
+    (serving / "1" / "saved_model.pb").write_bytes(b"model one")
+    one = serving_state.serving_state(str(serving))
+    assert one.startswith("version 1: ")
+    # A rollback copies version 1 in as version 2: the version differs, the digest does not.
+    shutil.copytree(serving / "1", serving / "2")
+    rolled_back = serving_state.serving_state(str(serving))
+    assert rolled_back.startswith("version 2: ") and rolled_back.split(": ")[1] == one.split(": ")[1]
+    # A recreated volume: version 1 again, but another model.
+    shutil.rmtree(serving)
+    (serving / "1").mkdir(parents=True)
+    (serving / "1" / "saved_model.pb").write_bytes(b"model two")
+    assert serving_state.serving_state(str(serving)).startswith("version 1: ")
+    assert serving_state.serving_state(str(serving)) != one
+    (serving / "3").mkdir()  # an incomplete push (no saved_model.pb) is not served
+    assert serving_state.serving_state(str(serving)).startswith("version 1: ")

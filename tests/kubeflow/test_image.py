@@ -6,7 +6,7 @@ drift that would otherwise only show on a cluster.
 import os
 import re
 
-from kubeflow import replay
+from kubeflow.replay import launcher as replay
 from pipeline import config as config_lib
 from tests.conftest import ROOT
 

@@ -1,7 +1,8 @@
 """`replay`, the local stand-in for open-source KFP's driver and launcher, runs the compiled spec.
 
 The e2e tests here replay the committed kind of spec (compiled with the default ``minio://``
-root) the way the OSS backend runs it, and show each failure that stock TFX meets there:
+root) against a real MinIO server the way the OSS backend runs it, under the newest (2.17)
+and the oldest (2.2) backend behaviours, and show each failure that stock TFX meets there:
 the same spec with TFX's own entry point or without the DataFingerprint task fails, or goes
 stale, exactly where a cluster would.
 """
@@ -25,15 +26,22 @@ from tests.conftest import DATA, ROOT
 STOCK_ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=1200)
+@pytest.fixture
+def cli(minio):
+    """`python -m pipeline ...` with the session's MinIO as the replay's object store."""
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=1200,
+                              env={**os.environ, **minio.env()})
+    return run
 
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("spec") / "pipeline.yaml")
-    assert cli("compile", "--output", path).returncode == 0
+    compiled = subprocess.run([sys.executable, "-m", "pipeline", "compile", "--output", path],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert compiled.returncode == 0, compiled.stderr
     return path
 
 
@@ -79,46 +87,67 @@ def spans_dir(tmp_path, *spans: int) -> str:
     return str(data)
 
 
+def statuses(stdout: str) -> dict:
+    """{task: status} from the replay's summary table."""
+    return {line.split()[0]: line.split()[1] for line in stdout.splitlines()
+            if line.startswith("  ") and len(line.split()) >= 3 and line.split()[0][0].isupper()
+            and line.split()[1] in ("ok", "cached", "not", "exit")}
+
+
 @pytest.mark.e2e
+@pytest.mark.parametrize("kfp_version", [replayer.NEWEST, replayer.OLDEST])
 def test_two_replays_across_a_new_span_push_two_versions_the_second_against_the_first(
-        spec_file, tmp_path):
+        spec_file, tmp_path, cli, object_store, kfp_version):
     root = tmp_path / "root"
     data = spans_dir(tmp_path, 1, 2)
-    first = cli("replay", spec_file, "--root", str(root), "--param", "train_steps=30",
-                "--param", f"data_root={data}")
+    args = ("replay", spec_file, "--root", str(root), "--kfp-version", kfp_version,
+            "--param", "train_steps=30", "--param", f"data_root={data}")
+    first = cli(*args)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "all tasks succeeded" in first.stdout
     assert "Model: blessed, pushed as version 1" in first.stdout
     run1 = run_id_of(first.stdout)
     examples = output_metadata(root, run1, "CsvExampleGen", "examples")
     assert examples["span"] == 2 and examples["spans"] == "2"
-    # The executor output reports the remote URIs the launcher uploaded, not the mirrors.
+    # The root travels with the run (as submit sends it); the backend adds <pipeline>/<run>,
+    # and from 2.5 a fresh UUID per task. The executor output reports the remote URIs.
+    spec = compiler.load(spec_file)
+    run_root = f"{spec.default_pipeline_root}/{spec.pipeline_info.name}/{run1}"
     uri = executor_output(root, run1, "CsvExampleGen")["artifacts"]["examples"]["artifacts"][0]["uri"]
-    assert uri.startswith("minio://mlpipeline/penguins/CsvExampleGen/"), uri
-    store = replayer.ObjectStore(str(root / "objectstore.sqlite"))
-    assert store.list(uri + "/Split-train/")  # written through the mirror, then uploaded
+    if kfp_version == replayer.OLDEST:
+        assert uri == f"{run_root}/CsvExampleGen/examples"
+    else:
+        assert uri.startswith(f"{run_root}/CsvExampleGen/") and uri.endswith("/examples")
+        assert len(uri.split("/")) == len(run_root.split("/")) + 3  # <task>/<uuid>/<output>
+    assert object_store.list(uri + "/Split-train/")  # written through the mirror, then uploaded
+    # From 2.5 the launcher uploads each task's log as its executor-logs output; TFX never
+    # sees that output, so every task still succeeded.
+    logs = [k for k in object_store.list(run_root + "/") if k.endswith("/executor-logs")]
+    if kfp_version == replayer.OLDEST:
+        assert logs == []
+    else:
+        assert len(logs) == len(spec.root.dag.tasks)
+        trainer_log = next(k for k in logs if "/Trainer/" in k)
+        assert b"num_steps" in object_store.get(f"minio://{split_bucket(run_root)}/{trainer_log}")
     assert output_metadata(root, run1, "ServingBaseline", "baseline_model")["has_model"] == 0
     # The pushed version lives on the state volume, which outlives every pod.
     volume = root / "volumes" / "tfx-pipeline-state"
     assert (volume / "serving" / "1" / "saved_model.pb").exists()
     # The reviewer report is produced as the artifact types the KFP UI renders, at its URI.
-    spec = compiler.load(spec_file)
     titles = {k: yaml.safe_load(v.artifact_type.instance_schema)["title"]
               for k, v in spec.components["Report"].output_definitions.artifacts.items()}
     assert sorted(titles.values()) == ["system.HTML", "system.Markdown"]
     report = executor_output(root, run1, "Report")["artifacts"]["html"]["artifacts"][0]["uri"]
-    assert b"<html" in store.get(report).lower()
+    assert b"<html" in object_store.get(report).lower()
     # The Trainer got the runtime parameter, not the compiled default (300).
     with open(root / "runs" / run1 / "Trainer" / "log.txt") as f:
         assert '"num_steps": 30' in f.read().replace("\\", "")
 
     shutil.copytree(os.path.join(DATA, "span-3"), os.path.join(data, "span-3"))  # a span lands
-    second = cli("replay", spec_file, "--root", str(root), "--param", "train_steps=30",
-                 "--param", f"data_root={data}")
+    second = cli(*args)
     assert second.returncode == 0, second.stdout + second.stderr
     run2 = run_id_of(second.stdout)
-    status = {line.split()[0]: line.split()[1] for line in second.stdout.splitlines()
-              if line.startswith("  ") and len(line.split()) >= 3 and line.split()[0][0].isupper()}
+    status = statuses(second.stdout)
     assert status["ImportSchemaGen"] == "cached"  # same schema file: the OSS cache answers
     assert status["DataFingerprint"] == status["CsvExampleGen"] == status["Trainer"] == "ok"
     assert output_metadata(root, run2, "CsvExampleGen", "examples")["span"] == 3
@@ -126,20 +155,39 @@ def test_two_replays_across_a_new_span_push_two_versions_the_second_against_the_
     assert baseline["has_model"] == 1 and baseline["serving_version"] == 1
     blessing = output_metadata(root, run2, "Evaluator", "blessing")
     assert blessing["blessed"] == 1
-    assert blessing["baseline_model"].startswith("minio://mlpipeline/penguins/ServingBaseline/")
+    run2_root = f"{spec.default_pipeline_root}/{spec.pipeline_info.name}/{run2}"
+    assert blessing["baseline_model"].startswith(f"{run2_root}/ServingBaseline/")
     assert "Model: blessed, pushed as version 2" in second.stdout
     assert sorted(os.listdir(volume / "serving")) == ["1", "2"]
     # Uploads come from a local file system: no zero-byte "dir/" marker keys anywhere.
-    keys = store.list("minio://mlpipeline/")
+    keys = object_store.list(run_root + "/") + object_store.list(run2_root + "/")
     assert len(keys) > 50 and not [k for k in keys if k.endswith("/")]
+    if kfp_version != replayer.NEWEST:
+        return
+
+    third = cli(*args)  # nothing new
+    assert third.returncode == 0, third.stdout + third.stderr
+    status = statuses(third.stdout)
+    assert all(status[t] == "cached" for t in ("ImportSchemaGen", "CsvExampleGen", "StatisticsGen",
+                                               "Transform", "Trainer")), status
+    # The model serving changed (version 2), so the baseline is taken again; the Trainer's
+    # candidate is that same model, so nothing is pushed.
+    assert status["ServingState"] == status["ServingBaseline"] == "ok"
+    assert "Model: not pushed" in third.stdout
+    assert sorted(os.listdir(volume / "serving")) == ["1", "2"]
+
+
+def split_bucket(uri: str) -> str:
+    return replayer.split_uri(uri)[1]
 
 
 @pytest.mark.e2e
-def test_stock_tfx_entrypoint_fails_on_the_empty_input_type_schema(spec_file, tmp_path):
+def test_stock_tfx_entrypoint_fails_on_the_empty_input_type_schema(spec_file, tmp_path, cli):
     """tensorflow/tfx#7768: every task with an upstream input fails this way on OSS KFP."""
     spec = variant(spec_file, str(tmp_path / "v.yaml"), stock=["StatisticsGen"],
                    keep=[compiler.FINGERPRINT_TASK, "CsvExampleGen", "StatisticsGen"])
-    result = cli("replay", spec, "--root", str(tmp_path / "root"), "--param", f"data_root={DATA}")
+    result = cli("replay", spec, "--root", str(tmp_path / "root"), "--param", f"data_root={DATA}",
+                 "--kfp-version", replayer.OLDEST)
     assert result.returncode == 1
     (failure,) = [l for l in result.stdout.splitlines() if "✘" in l]
     assert "StatisticsGen" in failure
@@ -148,19 +196,29 @@ def test_stock_tfx_entrypoint_fails_on_the_empty_input_type_schema(spec_file, tm
 
 
 @pytest.mark.e2e
-def test_stock_tfx_entrypoint_cannot_write_to_a_minio_pipeline_root(spec_file, tmp_path):
-    spec = variant(spec_file, str(tmp_path / "v.yaml"), stock=["CsvExampleGen"],
-                   keep=[compiler.FINGERPRINT_TASK, "CsvExampleGen"])
-    result = cli("replay", spec, "--root", str(tmp_path / "root"), "--param", f"data_root={DATA}")
+@pytest.mark.parametrize("kfp_version,error", [
+    (replayer.OLDEST, "File system scheme 'minio' not implemented"),
+    (replayer.NEWEST, "Could not import system.Artifact")])
+def test_stock_tfx_entrypoint_fails_at_its_first_task_and_ours_does_not(
+        spec_file, tmp_path, cli, kfp_version, error):
+    """Before 2.5 the first write to a minio:// root fails; from 2.5 TFX fails earlier, on
+    the executor-logs output the driver adds to every task. Ours passes under both."""
+    stock = variant(spec_file, str(tmp_path / "stock.yaml"), stock=["ImportSchemaGen"],
+                    keep=["ImportSchemaGen"])
+    result = cli("replay", stock, "--root", str(tmp_path / "stock"), "--kfp-version", kfp_version)
     assert result.returncode == 1
     (failure,) = [l for l in result.stdout.splitlines() if "✘" in l]
-    assert "CsvExampleGen" in failure and "File system scheme 'minio' not implemented" in failure
+    assert "ImportSchemaGen" in failure and error in failure, failure
+    ours = variant(spec_file, str(tmp_path / "ours.yaml"), keep=["ImportSchemaGen"])
+    result = cli("replay", ours, "--root", str(tmp_path / "ours"), "--kfp-version", kfp_version)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ImportSchemaGen   ok" in result.stdout
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("with_fingerprint", [False, True], ids=["tfx-spec", "ours"])
 def test_a_new_span_reaches_example_gen_only_through_the_data_fingerprint(
-        spec_file, tmp_path, with_fingerprint):
+        spec_file, tmp_path, cli, with_fingerprint):
     keep = ["CsvExampleGen"] + ([compiler.FINGERPRINT_TASK] if with_fingerprint else [])
     spec = variant(spec_file, str(tmp_path / "v.yaml"), keep=keep,
                    without_fingerprint=not with_fingerprint)
@@ -178,7 +236,8 @@ def test_a_new_span_reaches_example_gen_only_through_the_data_fingerprint(
     else:  # the OSS cache key is the same, so the first run's span-2 examples come back
         assert "CsvExampleGen     cached" in second.stdout
         state = replayer.State(root)
-        (entry,) = state.data["cache"].values()
+        (scope,) = state.data["cache"].values()
+        (entry,) = scope.values()
         assert entry["outputs"]["examples"][0]["metadata"]["span"] == 2
 
 
@@ -188,7 +247,7 @@ def _python_task(code: str) -> dict:
 
 
 @pytest.mark.parametrize("declared", [False, True], ids=["no-volume", "state-volume"])
-def test_only_a_declared_volume_outlives_the_pod(tmp_path, declared):
+def test_only_a_declared_volume_outlives_the_pod(tmp_path, object_store, declared):
     """A push outside a declared volume lands in the pod's own file system and is gone."""
     write = "import os,sys; os.makedirs(sys.argv[1] + '/1'); open(sys.argv[1] + '/1/saved_model.pb', 'w')"
     look = "import os,sys; assert os.path.exists(sys.argv[1] + '/1/saved_model.pb'), 'no version 1'"
@@ -210,7 +269,8 @@ def test_only_a_declared_volume_outlives_the_pod(tmp_path, declared):
         for e in ("Push", "Serve")}}}}} if declared else {}
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump_all([spec, platform] if declared else [spec]))
-    result = replayer.replay(compiler.load(str(path)), str(tmp_path / "root"),
+    result = replayer.replay(compiler.load(str(path)), str(tmp_path / "root"), store=object_store,
+                             pipeline_root="minio://bucket/root",
                              platform=compiler.load_platform(str(path)), echo=lambda _: None)
     assert result.tasks["Push"].ok
     assert result.tasks["Serve"].ok is declared
@@ -218,37 +278,52 @@ def test_only_a_declared_volume_outlives_the_pod(tmp_path, declared):
         assert "no version 1" in replayer.last_error(result.tasks["Serve"].log)
 
 
-def test_directory_markers_download_as_files_and_break_a_saved_model(tmp_path):
+def test_directory_markers_download_as_files_and_break_a_saved_model(tmp_path, object_store):
     """kubeflow/pipelines#13476: TF's gs:// file system leaves zero-byte "dir/" keys, and the
     launcher's DownloadBlob writes each as a file, so the folder it names cannot be made."""
-    store = replayer.ObjectStore(str(tmp_path / "store.sqlite"))
-    model = "gs://bucket/root/Trainer/1/model"
-    store.put(model + "/Format-Serving/", b"")
-    store.put(model + "/Format-Serving/saved_model.pb", b"pb")
-    store.put(model + "/Format-Serving/variables/", b"")
-    store.put(model + "/Format-Serving/variables/variables.index", b"index")
+    model = f"gs://markers/{tmp_path.name}/Trainer/1/model"
+    object_store.put(model + "/Format-Serving/", b"")
+    object_store.put(model + "/Format-Serving/saved_model.pb", b"pb")
+    object_store.put(model + "/Format-Serving/variables/", b"")
+    object_store.put(model + "/Format-Serving/variables/variables.index", b"index")
     with pytest.raises(NotADirectoryError):
-        store.download(model, str(tmp_path / "gcs" / "model"))
+        object_store.download(model, str(tmp_path / "gcs" / "model"))
     assert (tmp_path / "gcs" / "model" / "Format-Serving").is_file()
     # What our entry point's executors leave behind uploads as files only, and downloads back.
-    clean = replayer.ObjectStore(str(tmp_path / "clean.sqlite"))
+    clean = model.replace("/Trainer/", "/Clean/")
     local = tmp_path / "local" / "model" / "Format-Serving"
     (local / "variables").mkdir(parents=True)
     (local / "saved_model.pb").write_bytes(b"pb")
     (local / "variables" / "variables.index").write_bytes(b"index")
-    clean.upload(str(tmp_path / "local" / "model"), model)
-    assert clean.list(model) == [k.split("bucket/", 1)[1] for k in (
-        model + "/Format-Serving/saved_model.pb", model + "/Format-Serving/variables/variables.index")]
-    clean.download(model, str(tmp_path / "back"))
+    object_store.upload(str(tmp_path / "local" / "model"), clean)
+    assert object_store.list(clean) == [k.split("markers/", 1)[1] for k in (
+        clean + "/Format-Serving/saved_model.pb", clean + "/Format-Serving/variables/variables.index")]
+    object_store.download(clean, str(tmp_path / "back"))
     assert (tmp_path / "back" / "Format-Serving" / "variables" / "variables.index").read_bytes() == b"index"
 
 
-def test_a_local_pipeline_root_is_refused_before_any_task_runs(spec_file, tmp_path):
+@pytest.mark.parametrize("strict", [False, True], ids=["2.2-2.15", "2.17"])
+def test_a_download_by_prefix_pulls_sibling_keys_until_2_17(tmp_path, object_store, strict):
+    prefix = f"minio://mlpipeline/{tmp_path.name}/Trainer/u1"
+    object_store.put(prefix + "/model/saved_model.pb", b"pb")
+    object_store.put(prefix + "/model_run/events", b"ev")
+    object_store.download(prefix + "/model", str(tmp_path / "pod" / "model"), strict_prefix=strict)
+    assert (tmp_path / "pod" / "model" / "saved_model.pb").read_bytes() == b"pb"
+    assert (tmp_path / "pod" / "model_run" / "events").exists() is not strict
+
+
+def test_a_local_pipeline_root_is_refused_before_any_task_runs(spec_file, tmp_path, object_store):
     spec = compiler.load(spec_file)
-    spec.default_pipeline_root = str(tmp_path / "artifacts")
     with pytest.raises(replayer.ReplayError, match="is not object storage"):
-        replayer.replay(spec, str(tmp_path / "root"), echo=lambda _: None)
+        replayer.replay(spec, str(tmp_path / "root"), store=object_store,
+                        pipeline_root=str(tmp_path / "artifacts"), echo=lambda _: None)
     assert not (tmp_path / "root").exists()
+
+
+def test_the_run_root_is_the_runs_then_the_launcher_configs_never_the_specs():
+    assert replayer.run_pipeline_root("s3://b/run", "minio://b/config") == "s3://b/run"
+    assert replayer.run_pipeline_root(None, "minio://b/config") == "minio://b/config"
+    assert replayer.run_pipeline_root(None, None) == "minio://mlpipeline/v2/artifacts"
 
 
 def test_driver_inputs_lose_their_type_schema_and_carry_artifact_ids(spec_file):
@@ -256,7 +331,7 @@ def test_driver_inputs_lose_their_type_schema_and_carry_artifact_ids(spec_file):
     produced = replayer.TaskRun("CsvExampleGen", 0, 1.0, "log", outputs={"examples": [{
         "name": "7", "uri": "minio://b/x", "metadata": {"span": 3},
         "type": {"instanceSchema": "title: tfx.Examples\n"}}]})
-    inputs = replayer._driver_inputs("StatisticsGen", spec.root.dag.tasks["StatisticsGen"], {},
+    inputs = replayer.driver_inputs("StatisticsGen", spec.root.dag.tasks["StatisticsGen"], {},
                                      {"CsvExampleGen": produced})
     (artifact,) = inputs["artifacts"]["examples"]["artifacts"]
     assert artifact == {"name": "7", "uri": "minio://b/x", "metadata": {"span": 3},
@@ -285,7 +360,7 @@ def test_the_image_content_is_mounted_as_the_dockerfile_copies_it():
     assert "/pipeline/state" not in mounts and "/pipeline" not in mounts
 
 
-def test_an_unimportable_dotted_path_fails_at_its_task_with_one_line(spec_file, tmp_path):
+def test_an_unimportable_dotted_path_fails_at_its_task_with_one_line(spec_file, tmp_path, cli):
     with open(spec_file) as f:
         data, platform = yaml.safe_load_all(f)
     args = data["deploymentSpec"]["executors"]["CsvExampleGen_executor"]["container"]["args"]

@@ -41,6 +41,8 @@ def test_run_uploads_the_spec_with_parameters_and_prints_id_and_url(secret_env):
     assert run.body["display_name"] == "nightly-1"
     assert run.body["runtime_config"]["parameters"] == {"train_steps": 7,
                                                         "data_root": "gs://bucket/penguins"}
+    # No backend reads the spec's defaultPipelineRoot: the root must travel with the run.
+    assert run.body["runtime_config"]["pipeline_root"] == spec["defaultPipelineRoot"]
     (experiment,) = [r for r in standin.requests if r.method == "POST" and "experiments" in r.path]
     assert experiment.body == {"display_name": "ct", "namespace": "team-a"}
     for request in standin.requests:
@@ -59,15 +61,42 @@ def test_recurring_run_with_cron(secret_env):
     assert job.body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
     assert job.body["runtime_config"]["parameters"] == {"train_steps": 300,
                                                         "data_root": "/pipeline/data/penguins"}
+    with open(SPEC) as f:
+        assert job.body["runtime_config"]["pipeline_root"] == next(
+            yaml.safe_load_all(f))["defaultPipelineRoot"]
     assert not any(SECRET in r.raw for r in standin.requests)
 
 
-def test_refused_credentials_give_one_line_and_exit_1(secret_env):
-    with KfpStandIn(status=401) as standin:
+def test_a_pipeline_root_flag_goes_with_the_run(secret_env):
+    with KfpStandIn() as standin:
+        result = submit("--host", standin.host, "--pipeline-root", "s3://team-bucket/runs")
+    assert result.exit_code == 0, result.output
+    (run,) = [r for r in standin.requests if r.method == "POST" and r.path == "/apis/v2beta1/runs"]
+    assert run.body["runtime_config"]["pipeline_root"] == "s3://team-bucket/runs"
+
+
+def test_the_session_cookie_is_sent_and_never_printed(monkeypatch):
+    cookie = "authservice_session=cookie-" + "c" * 24
+    monkeypatch.delenv("KFP_BEARER_TOKEN", raising=False)
+    monkeypatch.setenv("KFP_COOKIE", cookie)
+    with KfpStandIn() as standin:
+        result = submit("--host", standin.host)
+    assert result.exit_code == 0, result.output
+    for request in standin.requests:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        assert cookie in headers.get("cookie", ""), request.path
+        assert "authorization" not in headers
+    assert not any(cookie in r.raw for r in standin.requests) and cookie not in result.output
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_give_one_line_and_exit_1(secret_env, status):
+    with KfpStandIn(status=status) as standin:
         result = submit("--host", standin.host)
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0
-    assert "refused the credentials (HTTP 401)" in result.output and SECRET not in result.output
+    assert f"refused the credentials (HTTP {status})" in result.output
+    assert SECRET not in result.output
 
 
 def test_unreachable_host_gives_one_line_and_exit_1():
