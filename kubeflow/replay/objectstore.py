@@ -165,10 +165,11 @@ class ObjectStore:
         try:
             return function(**kwargs)
         except EndpointConnectionError:
-            raise ObjectStoreError(f"cannot reach the object store at {self.credentials.endpoint}")
+            raise ObjectStoreError(f"cannot reach the object store at {self.credentials.endpoint} "
+                                   f"({ENDPOINT_ENV})") from None
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404"):
+            if code in ("NoSuchKey", "NoSuchBucket", "404"):
                 raise FileNotFoundError(what) from None
             raise ObjectStoreError(f"{what}: {code or e}") from None
 
@@ -176,11 +177,9 @@ class ObjectStore:
         """Creates ``bucket`` unless it exists (a KFP install creates its ``mlpipeline`` bucket)."""
         if bucket in self._buckets:
             return
-        from botocore.exceptions import ClientError
-
         try:
-            self._s3.head_bucket(Bucket=bucket)
-        except ClientError:
+            self._call(f"bucket {bucket}", self._s3.head_bucket, Bucket=bucket)
+        except FileNotFoundError:
             self._call(f"create bucket {bucket}", self._s3.create_bucket, Bucket=bucket)
         self._buckets.add(bucket)
 

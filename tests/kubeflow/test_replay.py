@@ -401,3 +401,27 @@ def test_mounts_map_image_paths_to_local_folders():
         '{"base_directory": "/out/state/serving"}'
     assert replayer.mount("/pipeline/serving", mounts) == "/pod/pipeline/serving"
     assert replayer.mount("/pipelines-other", mounts) == "/pipelines-other"
+
+
+def test_without_minio_the_replay_says_how_to_get_it_in_one_line(spec_file, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"TFX_TOOLS_DIR": str(tmp_path / "no-tools"), "MINIO_BINARY": "",
+                "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin"})
+    result = subprocess.run([sys.executable, "-m", "pipeline", "replay", spec_file, "--root",
+                             str(tmp_path / "root")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: no MinIO server found: run `make minio` (builds it with `go install` into "
+        f"{tmp_path / 'no-tools'}/bin) or set MINIO_BINARY"]
+
+
+def test_an_unreachable_object_store_is_one_line(spec_file, tmp_path):
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "a",
+           "AWS_SECRET_ACCESS_KEY": "b"}
+    result = subprocess.run([sys.executable, "-m", "pipeline", "replay", spec_file, "--root",
+                             str(tmp_path / "root")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "cannot reach the object store at http://127.0.0.1:9 (AWS_ENDPOINT_URL)" in line
