@@ -58,32 +58,63 @@ def _csv_files(data: str) -> List[str]:
     return files
 
 
+def _file_table(path: str, bounds: List[int]) -> Tuple[pa.Table, List[int]]:
+    """One CSV file as the pipeline reads it, and each row's split."""
+    batches, splits = [], []
+    for batch in record_batches(path):
+        batches.append(batch)
+        splits.extend(split_index(e, bounds) for e in encode_deterministic(batch))
+    return pa.Table.from_batches(batches), splits
+
+
+_FLOAT_LIST = pa.list_(pa.float32())
+
+
+def _unify(tables: Dict[str, pa.Table]) -> Dict[str, pa.Table]:
+    """The tables (of files or spans, by name) with one type per column, as a schema needs:
+    those with values of a column decide its type (one without any reads it as text), and a
+    column with integers in some and decimals in others is FLOAT."""
+    first, names = next(iter(tables)), next(iter(tables.values())).column_names
+    for where, table in tables.items():
+        if table.column_names != names:
+            raise ValueError(f"{where}: its columns ({', '.join(table.column_names)}) differ "
+                             f"from those of {first} ({', '.join(names)})")
+    for name in names:
+        typed = {t.schema.field(name).type for t in tables.values()
+                 if present_counts(t.column(name))}
+        if typed == {pa.list_(pa.int64()), _FLOAT_LIST}:
+            typed = {_FLOAT_LIST}
+        if len(typed) > 1:
+            text = [w for w, t in tables.items() if present_counts(t.column(name))
+                    and t.schema.field(name).type == pa.list_(pa.binary())]
+            raise ValueError(f"column {name!r} has text in {', '.join(text)} but numbers "
+                             "elsewhere in the data: one column needs one type")
+        for where, table in tables.items():
+            if typed and table.schema.field(name).type not in typed:
+                index = table.schema.get_field_index(name)
+                tables[where] = table.set_column(index, name, table.column(name).cast(*typed))
+    return tables
+
+
 def read_spans(data: str, buckets: Tuple[int, int]) -> List[Span]:
-    """Each folder's rows, read and hash-split (``buckets`` train:eval) as the pipeline does."""
+    """Each folder's rows (a span), read and hash-split (``buckets`` train:eval) as the
+    pipeline does."""
     bounds = [buckets[0], buckets[0] + buckets[1]]
-    folders: Dict[str, Tuple[List[pa.RecordBatch], List[int]]] = {}
     try:
-        for path in _csv_files(data):
-            batches, splits = folders.setdefault(os.path.dirname(path), ([], []))
-            for batch in record_batches(path):
-                batches.append(batch)
-                splits.extend(split_index(e, bounds) for e in encode_deterministic(batch))
-        spans = []
-        for folder, (batches, splits) in folders.items():
-            name = os.path.relpath(folder, data) if os.path.isdir(data) else os.path.basename(data)
-            spans.append(Span(name if name != "." else os.path.basename(os.path.abspath(data)),
-                              pa.Table.from_batches(batches), np.asarray(splits)))
-        return spans
+        read = {path: _file_table(path, bounds) for path in _csv_files(data)}
     except CsvDataError as e:
         raise ValueError(str(e)) from None
-    except pa.ArrowInvalid as e:
-        raise ValueError(_disagree(data, e)) from None
-
-
-def _disagree(data: str, error: pa.ArrowInvalid) -> str:
-    # Each file's column types come from its own values, e.g. int in one, text in another.
-    return (f"{data}: the CSV files do not agree on column types "
-            f"({str(error).splitlines()[0]})")
+    spans = []
+    for folder in dict.fromkeys(os.path.dirname(p) for p in read):
+        paths = [p for p in read if os.path.dirname(p) == folder]
+        name = os.path.relpath(folder, data) if os.path.isdir(data) else os.path.basename(data)
+        # One span is read as one dataset, so its files agree; spans may differ (a column
+        # empty in one span is text there), as the pipeline reads one span at a time.
+        tables = _unify({p: read[p][0] for p in paths})
+        spans.append(Span(name if name != "." else os.path.basename(os.path.abspath(data)),
+                          pa.concat_tables(list(tables.values())),
+                          np.asarray([i for p in paths for i in read[p][1]], dtype=int)))
+    return spans
 
 
 def _statistics(table: pa.Table):
@@ -97,10 +128,7 @@ def infer(data: str, label: Optional[str] = None,
     domains that hold on each span's hash splits; with ``label``, the task it suggests.
     Returns the schema and the lines to say: the task, warnings, the check of the splits."""
     spans = read_spans(data, buckets)
-    try:
-        table = pa.concat_tables([s.table for s in spans])
-    except pa.ArrowInvalid as e:
-        raise ValueError(_disagree(data, e)) from None
+    table = pa.concat_tables(list(_unify({s.name: s.table for s in spans}).values()))
     schema = tfdv.infer_schema(_statistics(table))
     schema.default_environment.extend(["TRAINING", "SERVING"])
     lines = propose_task(schema, table, label) if label else []
@@ -189,6 +217,9 @@ def check_splits(schema: schema_pb2.Schema, spans: Sequence[Span],
             rows = span.table.filter(pa.array(span.split == index))
             if rows.num_rows == 0:
                 continue
+            # A column without values has no type in the pipeline's statistics; left out, it
+            # fails a presence requirement just as it does there ("Column dropped").
+            rows = rows.select([n for n in rows.column_names if present_counts(rows.column(n))])
             found = describe(tfdv.validate_statistics(_statistics(rows), schema))
             if found:
                 lines.append(f"Warning: {span.name}, {split} split: the gate would stop the run: "

@@ -198,9 +198,30 @@ def test_a_three_class_integer_label_gets_its_classes(tmp_path):
     assert label.of_schema(schema, "y", "classification", "s").classes == ["0", "1", "2"]
 
 
-def test_files_that_disagree_on_a_column_type_are_named(tmp_path):
+def test_a_column_with_text_in_one_span_and_numbers_in_another_is_named(tmp_path):
     _write_csv(tmp_path / "data" / "span-1" / "d.csv", [[1, 0], [2, 1]], ["x", "y"])
     _write_csv(tmp_path / "data" / "span-2" / "d.csv", [["a", 0], ["b", 1]], ["x", "y"])
     result, _ = _infer(tmp_path, str(tmp_path / "data"), "y")
     assert result.exit_code == 1
-    assert f"{tmp_path / 'data'}: the CSV files do not agree on column types" in result.output
+    assert ("Error: column 'x' has text in span-2 but numbers elsewhere in the data: one "
+            "column needs one type") in result.output
+
+
+def test_files_with_different_columns_are_named(tmp_path):
+    first = _write_csv(tmp_path / "data" / "a.csv", [[1, 0]], ["x", "y"])
+    second = _write_csv(tmp_path / "data" / "b.csv", [[1, 0]], ["z", "y"])
+    result, _ = _infer(tmp_path, str(tmp_path / "data"), "y")
+    assert result.exit_code == 1
+    assert f"Error: {second}: its columns (z, y) differ from those of {first} (x, y)" in result.output
+
+
+def test_the_spans_with_values_decide_a_columns_type(tmp_path):
+    # Empty in span-1 (read as text there), integers in span-2, decimals in span-3.
+    for span, value in ((1, ""), (2, 4), (3, 2.5)):
+        _write_csv(tmp_path / "data" / f"span-{span}" / "d.csv",
+                   [[i, value if value == "" else value * i, i % 2] for i in range(90)],
+                   ["x", "z", "y"])
+    result, schema = _infer(tmp_path, str(tmp_path / "data"), "y")
+    assert result.exit_code == 0, result.output
+    assert _feature(schema, "z").type == schema_pb2.FLOAT
+    assert "column 'z' has a value in only 180 of 270 rows (66.7%; 0 in span-1)" in result.output
