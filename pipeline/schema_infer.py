@@ -30,8 +30,9 @@ from pipeline.config import DataConfig
 # An integer label with at most this many distinct values is proposed as a class label.
 MAX_PROPOSED_CLASSES = 20
 # A column not present in every row is required (min_count 1) only when the smallest split of
-# each span can expect this many of its values: the chance that a split gets none is then
-# below 1 in 50,000 for that data ((1 - 1/3) ** 30 at a 2:1 split), and small for a later span.
+# each span can expect this many of its values (30 in a span at a 2:1 split): the chance that
+# a split gets none is then about 1 in 200,000 ((2/3) ** 30) for that data, and e ** -10 (1 in
+# 20,000) for a later span with as many.
 MIN_VALUES_PER_SPLIT = 10
 # Values in fewer than this fraction of rows: too few for a feature to be worth its input.
 ALMOST_EMPTY_FRACTION = 0.01
@@ -81,11 +82,11 @@ def _unify(tables: Dict[str, pa.Table]) -> Dict[str, pa.Table]:
                              f"from those of {first} ({', '.join(names)})")
     for name in names:
         typed = {t.schema.field(name).type for t in tables.values()
-                 if present_counts(t.column(name))}
+                 if present_count(t.column(name))}
         if typed == {pa.list_(pa.int64()), _FLOAT_LIST}:
             typed = {_FLOAT_LIST}
         if len(typed) > 1:
-            text = [w for w, t in tables.items() if present_counts(t.column(name))
+            text = [w for w, t in tables.items() if present_count(t.column(name))
                     and t.schema.field(name).type == pa.list_(pa.binary())]
             raise ValueError(f"column {name!r} has text in {', '.join(text)} but numbers "
                              "elsewhere in the data: one column needs one type")
@@ -137,7 +138,7 @@ def infer(data: str, label: Optional[str] = None,
     return schema, lines + check_splits(schema, spans, buckets)
 
 
-def present_counts(column: pa.ChunkedArray) -> int:
+def present_count(column: pa.ChunkedArray) -> int:
     """Rows with a value (a non-empty list) in a list column."""
     return int(pc.sum(pc.greater(pc.list_value_length(column), 0)).as_py() or 0)
 
@@ -158,7 +159,7 @@ def propose_presence(schema: schema_pb2.Schema, spans: Sequence[Span], label: Op
     for feature in schema.feature:
         if feature.name == label:
             continue
-        counts = [present_counts(s.table.column(feature.name)) for s in spans]
+        counts = [present_count(s.table.column(feature.name)) for s in spans]
         total, full = sum(counts), all(c == s.table.num_rows for c, s in zip(counts, spans))
         sparse = not full and min(counts) < needed
         if sparse:
@@ -219,7 +220,7 @@ def check_splits(schema: schema_pb2.Schema, spans: Sequence[Span],
                 continue
             # A column without values has no type in the pipeline's statistics; left out, it
             # fails a presence requirement just as it does there ("Column dropped").
-            rows = rows.select([n for n in rows.column_names if present_counts(rows.column(n))])
+            rows = rows.select([n for n in rows.column_names if present_count(rows.column(n))])
             found = describe(tfdv.validate_statistics(_statistics(rows), schema))
             if found:
                 lines.append(f"Warning: {span.name}, {split} split: the gate would stop the run: "
