@@ -472,3 +472,24 @@ def test_from_2_15_the_cache_key_also_hashes_the_claims_a_task_mounts():
     with_claim = replayer.cache_key(inputs, outputs, {}, ["python"], "img", ["state"])
     assert with_claim != without
     assert with_claim != replayer.cache_key(inputs, outputs, {}, ["python"], "img", ["other"])
+
+
+def test_independent_tasks_start_together_as_argo_starts_them(tmp_path, object_store):
+    """Each task waits (at most 2 minutes) for the other to have started: run one at a time,
+    the first would give up and fail."""
+    meet = ("import os,sys,time; d=sys.argv[1]; open(os.path.join(d, sys.argv[2]), 'w').close(); "
+            "t=time.time()\nwhile len(os.listdir(d)) < 2 and time.time() - t < 120: time.sleep(0.1)\n"
+            "sys.exit(0 if len(os.listdir(d)) == 2 else 'alone')")
+    (tmp_path / "meet").mkdir()
+    spec = {"pipelineInfo": {"name": "together"}, "schemaVersion": "2.1.0",
+            "components": {t: {"executorLabel": t} for t in ("A", "B")},
+            "deploymentSpec": {"executors": {t: {"container": {"image": "python", "command": [
+                "python", "-c", meet, str(tmp_path / "meet"), t]}} for t in ("A", "B")}},
+            "root": {"dag": {"tasks": {t: {"taskInfo": {"name": t}, "componentRef": {"name": t}}
+                                       for t in ("A", "B")}}}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = replayer.replay(compiler.load(str(path)), str(tmp_path / "root"), store=object_store,
+                             pipeline_root="minio://bucket/root", echo=lambda _: None)
+    assert result.tasks["A"].ok and result.tasks["B"].ok
+    assert sorted(os.listdir(tmp_path / "meet")) == ["A", "B"]
