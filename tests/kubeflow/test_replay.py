@@ -153,6 +153,8 @@ def test_two_replays_across_a_new_span_push_two_versions_the_second_against_the_
     assert output_metadata(root, run2, "CsvExampleGen", "examples")["span"] == 3
     baseline = output_metadata(root, run2, "ServingBaseline", "baseline_model")
     assert baseline["has_model"] == 1 and baseline["serving_version"] == 1
+    with open(root / "runs" / run2 / "ServingState" / "log.txt") as f:
+        assert "serving_state: version 1: " in f.read()  # ServingBaseline's cache key
     blessing = output_metadata(root, run2, "Evaluator", "blessing")
     assert blessing["blessed"] == 1
     run2_root = f"{spec.default_pipeline_root}/{spec.pipeline_info.name}/{run2}"
