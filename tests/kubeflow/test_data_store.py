@@ -100,3 +100,37 @@ def test_data_fingerprint_reads_s3_with_the_keys_of_the_secret_only(
         assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set" in error
         with open(task.log) as f:
             assert "Traceback" not in f.read()
+
+
+DATA_TASKS_SPEC = [compiler.FINGERPRINT_TASK, "ImportSchemaGen", "CsvExampleGen", "StatisticsGen",
+                   "DriftCheck"]
+
+
+@pytest.mark.e2e
+def test_a_new_span_in_the_bucket_is_read_and_drift_compares_it_with_the_last(
+        spec_file, tmp_path, cli, object_store):
+    """The continuous-training recipe with the data in MinIO: spans 1-2, then span 3 lands."""
+    data = f"s3://data/{uuid.uuid4().hex[:8]}/penguins"
+    _upload(object_store, data, 1, 2)
+    spec = variant(spec_file, str(tmp_path / "v.yaml"), keep=DATA_TASKS_SPEC)
+    root = str(tmp_path / "root")
+    args = ("replay", spec, "--root", root, "--param", f"data_root={data}")
+    first = cli(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    run1 = run_id_of(first.stdout)
+    assert output_metadata(root, run1, "CsvExampleGen", "examples")["span"] == 2
+    assert output_metadata(root, run1, "DriftCheck", "drift")["previous_spans"] == "1"
+
+    _upload(object_store, data, 3)
+    second = cli(*args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    run2 = run_id_of(second.stdout)
+    status = statuses(second.stdout)
+    assert status["ImportSchemaGen"] == "cached"
+    assert status["CsvExampleGen"] == status["DriftCheck"] == "ok"
+    examples = output_metadata(root, run2, "CsvExampleGen", "examples")
+    assert examples["span"] == 3 and examples["spans"] == "3"
+    drift = output_metadata(root, run2, "DriftCheck", "drift")
+    assert drift["previous_spans"] == "2"
+    report = executor_output(root, run2, "DriftCheck")["artifacts"]["drift"]["artifacts"][0]["uri"]
+    assert b'"previous_spans": [\n    2\n  ]' in object_store.get(report + "/drift.json")
