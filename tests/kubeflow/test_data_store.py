@@ -6,7 +6,6 @@ replay's MinIO stands in for the cluster's MinIO service.
 """
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
