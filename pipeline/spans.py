@@ -1,10 +1,16 @@
-"""Finding data spans: folders named by the span pattern, e.g. ``span-3/*.csv``."""
+"""Finding data spans: folders named by the span pattern, e.g. ``span-3/*.csv``.
+
+The one span resolver: the CLI, the DataFingerprint task, CsvExampleGen's window and
+DriftCheck all list spans here. A local data root is listed with ``glob`` (no TensorFlow
+import); a remote one (``s3://``, ``minio://``, ``gs://``) through TFX's ``fileio``, with
+``pipeline.s3_filesystem`` registered for object storage.
+"""
 from __future__ import annotations
 
 import glob
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 
 class SpanError(ValueError):
@@ -18,16 +24,51 @@ def check_pattern(pattern: str) -> None:
                         "(no absolute path, no '..')")
 
 
+def is_remote(root: str) -> bool:
+    """True for a URI (``s3://bucket/key``), False for a local path."""
+    return "://" in root
+
+
+def _remote(root: str, call: Callable[[Any], Any]) -> Any:
+    """``call(fileio)`` for a remote root; its errors become one-line ``SpanError``s."""
+    from tfx.dsl.io import fileio
+
+    from pipeline import s3_filesystem  # noqa: F401  (registers s3:// and minio://)
+
+    try:
+        return call(fileio)
+    except s3_filesystem.ObjectStorageError as e:
+        raise SpanError(str(e)) from None
+    except Exception as e:  # TensorFlow's gfile errors (gs://, an unknown scheme)
+        raise SpanError(f"{root}: cannot list the data root "
+                        f"({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+
+
+def _files(root: str, pattern: str) -> List[str]:
+    """Files (not folders) matching the glob ``pattern`` under ``root``, relative to it."""
+    if not is_remote(root):
+        return [os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pattern))
+                if os.path.isfile(p)]
+    base = root.rstrip("/") + "/"
+    found = _remote(root, lambda fileio: [p for p in fileio.glob(base + pattern)
+                                          if not fileio.isdir(p)])
+    return [p[len(base):] for p in found if p.startswith(base)]
+
+
+def _join(root: str, relative: str) -> str:
+    return root.rstrip("/") + "/" + relative if is_remote(root) else os.path.join(root, relative)
+
+
 def available_spans(root: str, pattern: str) -> Dict[int, List[str]]:
-    """{span number: sorted files} for every span folder under ``root``."""
+    """{span number: sorted files} for every span folder under ``root`` (a path or URI)."""
     check_pattern(pattern)
     before, _, after = pattern.partition("{SPAN}")
     regex = re.compile(re.escape(before) + r"(\d+)" + re.escape(after).replace(r"\*", "[^/]*"))
     spans: Dict[int, List[str]] = {}
-    for path in glob.glob(os.path.join(root, before + "*" + after)):
-        match = regex.fullmatch(os.path.relpath(path, root))
-        if match and os.path.isfile(path):
-            spans.setdefault(int(match.group(1)), []).append(path)
+    for relative in _files(root, before + "*" + after):
+        match = regex.fullmatch(relative)
+        if match:
+            spans.setdefault(int(match.group(1)), []).append(_join(root, relative))
     return {span: sorted(files) for span, files in sorted(spans.items())}
 
 
@@ -40,7 +81,9 @@ def window(root: str, pattern: str, end: int, size: int) -> Dict[int, List[str]]
 
 def resolve_span(root: str, pattern: str, span: Optional[int] = None) -> int:
     """The requested span if it has files, else the latest; a clear error if none."""
-    if not os.path.isdir(root):
+    exists = (_remote(root, lambda fileio: fileio.isdir(root)) if is_remote(root)
+              else os.path.isdir(root))
+    if not exists:
         raise SpanError(f"{root}: data folder does not exist")
     spans = available_spans(root, pattern)
     if span is None:
