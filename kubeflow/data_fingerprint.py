@@ -42,11 +42,16 @@ def main(argv: List[str]) -> int:
     except (spans.SpanError, OSError) as e:  # OSError: an object store failing mid-read
         print(f"Error: {e}", file=sys.stderr)
         return 1
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(value)
-    print(f"input_fingerprint: {value}")
+    write_output_parameter(args.output, "input_fingerprint", value)
     return 0
+
+
+def write_output_parameter(path: str, name: str, value: str) -> None:
+    """Writes a task's output parameter where the launcher reads it, and says it in the log."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(value)
+    print(f"{name}: {value}")
 
 
 if __name__ == "__main__":
