@@ -46,7 +46,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 
-from pipeline import s3_filesystem  # noqa: F401  (fileio for s3:// and minio:// data roots)
+from components import s3_filesystem  # noqa: F401  (fileio for s3:// and minio:// data roots)
 
 NULL_VALUES = ["", "NA"]
 _BLOCK_SIZE = 1 << 22  # 4 MiB of CSV per record batch: bounded memory, few Python calls.

@@ -37,7 +37,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import csv_example_gen
-from pipeline import spans as spans_lib
+from components import spans as spans_lib
 
 SPANS = "spans"
 SPAN_FINGERPRINTS = "span_fingerprints"
@@ -71,7 +71,7 @@ def read_custom_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def span_files(input_base: str, span_pattern: str, span: int) -> List[str]:
-    """The files of one span, as ``pipeline.spans`` lists them (local, s3://, gs://)."""
+    """The files of one span, as ``components.spans`` lists them (local, s3://, gs://)."""
     return spans_lib.available_spans(input_base, span_pattern).get(span, [])
 
 

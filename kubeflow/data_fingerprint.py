@@ -16,7 +16,7 @@ import os
 import sys
 from typing import List, Optional
 
-from pipeline import spans
+from components import spans
 
 
 def fingerprint(data_root: str, span_pattern: str, window: int, span: Optional[int] = None) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
-from pipeline import spans
+from components import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, "config.yaml")

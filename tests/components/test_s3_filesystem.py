@@ -1,6 +1,6 @@
 """Data roots in object storage: TFX's fileio and the span resolver on a real MinIO.
 
-TensorFlow 2.16 cannot open ``s3://``; ``pipeline.s3_filesystem`` gives TFX's ``fileio`` one
+TensorFlow 2.16 cannot open ``s3://``; ``components.s3_filesystem`` gives TFX's ``fileio`` one
 through pyarrow, with the endpoint and keys from the environment as a Kubeflow pod gets them.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline import s3_filesystem, spans
+from components import s3_filesystem, spans
 from tests.conftest import DATA, span_file
 
 PATTERN = "span-{SPAN}/*.csv"

@@ -3,7 +3,7 @@
 The one span resolver: the CLI, the DataFingerprint task, CsvExampleGen's window and
 DriftCheck all list spans here. A local data root is listed with ``glob`` (no TensorFlow
 import); a remote one (``s3://``, ``minio://``, ``gs://``) through TFX's ``fileio``, with
-``pipeline.s3_filesystem`` registered for object storage.
+``components.s3_filesystem`` registered for object storage.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _remote(root: str, call: Callable[[Any], Any]) -> Any:
     """``call(fileio)`` for a remote root; its errors become one-line ``SpanError``s."""
     from tfx.dsl.io import fileio
 
-    from pipeline import s3_filesystem  # noqa: F401  (registers s3:// and minio://)
+    from components import s3_filesystem  # noqa: F401  (registers s3:// and minio://)
 
     try:
         return call(fileio)

@@ -4,7 +4,7 @@ TensorFlow 2.16 has no ``s3://`` file system (it left for tensorflow-io), so TFX
 ``fileio``, which goes through ``tf.io.gfile``, cannot read a data root in MinIO or S3.
 Importing this module registers ``S3Filesystem`` ahead of TensorFlow's for those schemes;
 every data-reading component and the DataFingerprint task import it (through
-``components.csv_example_gen`` and ``pipeline.spans``).
+``components.csv_example_gen`` and ``components.spans``).
 
 Where and how, read from the environment at the first call (as a Kubeflow pod gets it from
 the compiled spec: ``kubeflow.data_store``): ``AWS_ENDPOINT_URL`` (unset: AWS itself),
