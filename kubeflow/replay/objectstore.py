@@ -24,17 +24,15 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+# The variables an S3 client reads (AWS SDKs and boto3 alike) are the ones the data tasks
+# read; the launcher's MinIO provider gets the same from the kfp-launcher ConfigMap.
+from components.s3_filesystem import ACCESS_KEY_ENV, DEFAULT_REGION as REGION
+from components.s3_filesystem import ENDPOINT_ENV, REGION_ENV, SECRET_KEY_ENV
 from kubeflow.entrypoint import MIRRORS
 
 # Where `make minio` installs the server (outside the checkout, so clones share it).
 TOOLS_DIR = os.path.expanduser(os.environ.get("TFX_TOOLS_DIR") or "~/.cache/tfx-on-kubeflow")
 BINARY_ENV = "MINIO_BINARY"
-# The variables an S3 client reads (AWS SDKs and boto3 alike); the launcher's MinIO provider
-# gets the same endpoint and keys from the kfp-launcher ConfigMap and its Secret.
-ENDPOINT_ENV = "AWS_ENDPOINT_URL"
-ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
-SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
-REGION = "us-east-1"
 
 
 class ObjectStoreError(RuntimeError):
@@ -61,7 +59,7 @@ class Credentials:
     def env(self) -> Dict[str, str]:
         """The environment an S3 client (or a task reading data from the store) needs."""
         return {ENDPOINT_ENV: self.endpoint, ACCESS_KEY_ENV: self.access_key,
-                SECRET_KEY_ENV: self.secret_key, "AWS_REGION": REGION}
+                SECRET_KEY_ENV: self.secret_key, REGION_ENV: REGION}
 
     @classmethod
     def from_env(cls, environ: Optional[Dict[str, str]] = None) -> Optional["Credentials"]:
