@@ -90,3 +90,34 @@ def test_the_content_security_policy_refuses_scripts_and_loads(browser, tmp_path
     browser.open(page)
     seen = browser.evaluate(INJECT.replace("PAGE", repr("file://" + page)))
     assert seen == {"ran": False, "refused": ["img-src", "script-src-elem", "style-src-elem"]}
+
+
+def test_hostile_config_strings_show_as_text(browser, tmp_path):
+    """The title (from the config), the run ID and the label come from outside the data:
+    escaped too. (The label is not shown; it names the model's class asset.)"""
+    from components.report import model
+    from tests.components import report_fixtures as fx
+
+    label, run_id = '"><svg onload=alert(3)>', "run-<b>1</b>"
+    title = "<img src=x onerror=alert(4)> review"
+    fx.write_evaluation(str(tmp_path / "evaluation"), {OVERALL: (0.95, None)}, counts={OVERALL: 40})
+    report = model.build(model.Sources(
+        run_id=run_id, run_time="2026-01-01 00:00:00 UTC", label=label,
+        evaluation=fx.artifact(str(tmp_path / "evaluation")),
+        blessing=fx.artifact(str(tmp_path / "blessing"), blessed=1),
+        pushed_model=fx.artifact(str(tmp_path / "pushed"), pushed=1, pushed_version="3")),
+        title=title)
+    html = render.to_html(report)
+    assert run_id not in html and label not in html and title not in html
+    assert "run-&lt;b&gt;1&lt;/b&gt;" in html and "&lt;img src=x onerror=alert(4)&gt;" in html
+    page = str(tmp_path / "hostile_config.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(html)
+    browser.open(page)
+    text = browser.evaluate("document.body.innerText")
+    assert run_id in text and title in text  # shown as text
+    assert browser.evaluate("document.querySelectorAll('[onload], [onerror], b').length") == 0
+    assert browser.evaluate("document.images.length") == 0
+    assert title in browser.evaluate("document.title")
+    assert browser.log.dialogs == [] and browser.log.errors == []
+    assert browser.log.requests == ["file://" + page]
