@@ -8,6 +8,7 @@ wrote. Each test reads only what its own fixtures recorded, so any order works.
 """
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -235,8 +236,13 @@ def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_r
     run_id = run_id_of(good_run.stdout)
     spec = os.path.join(output_root, "compiled", "pipeline.yaml")
     batch = os.path.join(output_root, "batch.csv")
-    with open(span_file(1)) as src, open(batch, "w") as dst:
-        dst.write(src.read())
+    with open(span_file(1), newline="") as src, open(batch, "w", newline="") as dst:
+        rows = list(csv.DictReader(src))
+        writer = csv.DictWriter(dst, [c for c in rows[0] if c != "species"],
+                                extrasaction="ignore")  # serving requests carry no label
+        writer.writeheader()
+        writer.writerows(rows)
+    monitored = os.path.join(output_root, "monitoring", "batch.json")
     commands = {
         "run (gate fails)": ("run", "--output-root", output_root,
                              "--data", BY_NAME["text_in_number"].path),
@@ -244,18 +250,25 @@ def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_r
         "models": ("models", "--output-root", output_root, "--json"),
         "models show": ("models", "show", run_id, "--output-root", output_root),
         "monitor": ("monitor", "--output-root", output_root, "--data", batch,
-                    "--report", os.path.join(output_root, "monitoring", "batch.json")),
-        # Version 1 is the only version: the refusal is what is printed.
-        "rollback": ("rollback", "--output-root", output_root, "--reason", "secret scan"),
+                    "--report", monitored),
+        # Refused (no such version), so the serving folder other tests read is left alone.
+        "rollback": ("rollback", "--output-root", output_root, "--to", "99",
+                     "--reason", "secret scan"),
         "infer-schema": ("infer-schema", "--data", DIALECTS, "--label", "species",
                          "--output", os.path.join(output_root, "inferred.pbtxt")),
         "compile": ("compile", "--output", spec),
     }
     results = {name: run_cli(*args[1:], command=args[0]) for name, args in commands.items()}
+    # Each command did its work (so the scan covers what it prints and writes when it works).
     assert results["run (gate fails)"].returncode == 1
-    for name in ("report", "models", "models show", "monitor", "infer-schema", "compile"):
+    for name in ("report", "models", "models show", "infer-schema", "compile"):
         assert results[name].returncode == 0, (name, results[name].stderr)
-    assert results["rollback"].returncode == 1 and "only version" in results["rollback"].stderr
+    assert os.path.isfile(os.path.join(output_root, "reports", f"{run_id}.html"))
+    assert run_id in results["models"].stdout and "produced by Trainer" in results[
+        "models show"].stdout
+    assert os.path.isfile(monitored), results["monitor"].stdout + results["monitor"].stderr
+    assert "no version 99" in results["rollback"].stderr
+    assert os.path.getsize(os.path.join(output_root, "inferred.pbtxt")) > 0
     assert os.path.getsize(spec) > 0
 
     # submit is the one command that reads the credentials: it must send them to the
@@ -267,9 +280,10 @@ def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_r
             refused = run_cli(spec, "--host", refused_standin.host, command="submit")
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    sent = [r for r in standin.requests if r.method == "POST"]
-    assert sent and all(r.headers.get("Authorization") == f"Bearer {SECRETS['KFP_BEARER_TOKEN']}"
-                        and SECRETS["KFP_COOKIE"] in r.headers.get("Cookie", "") for r in sent)
+    sent = [{k.lower(): v for k, v in r.headers.items()} for r in standin.requests
+            if r.method == "POST"]
+    assert sent and all(h.get("authorization") == f"Bearer {SECRETS['KFP_BEARER_TOKEN']}"
+                        and SECRETS["KFP_COOKIE"] in h.get("cookie", "") for h in sent)
     assert not [r.path for r in standin.requests + refused_standin.requests
                 if any(secret in r.raw for secret in SECRETS.values())]  # not in any body
 
