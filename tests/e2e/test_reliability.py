@@ -23,7 +23,7 @@ from components.serving_baseline import version_dirs
 from pipeline import mlmd
 from pipeline.config import NAME_PATTERN
 from tests.bad_inputs.cases import BY_NAME, FAILING, SHUFFLED_LABELS
-from tests.conftest import ROOT, span_file
+from tests.conftest import DATA, ROOT, span_file
 from tests.e2e.helpers import (cli, error_lines, nodes_of, run_contexts, run_id_of,
                                tree_hash)
 from tests.kubeflow.kfp_standin import KfpStandIn
@@ -254,7 +254,7 @@ def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_r
         # Refused (no such version), so the serving folder other tests read is left alone.
         "rollback": ("rollback", "--output-root", output_root, "--to", "99",
                      "--reason", "secret scan"),
-        "infer-schema": ("infer-schema", "--data", DIALECTS, "--label", "species",
+        "infer-schema": ("infer-schema", "--data", DATA, "--label", "species",
                          "--output", os.path.join(output_root, "inferred.pbtxt")),
         "compile": ("compile", "--output", spec),
     }
