@@ -68,7 +68,10 @@ def _state_it_was_evaluated_in(store, version: int) -> Optional[str]:
     latest = max(pushes, key=lambda a: a.id)
     events = [e for e in store.get_events_by_artifact_ids([latest.id])
               if e.type == metadata_store_pb2.Event.OUTPUT]
-    run_type = store.get_context_type("pipeline_run").id
+    try:
+        run_type = store.get_context_type("pipeline_run").id
+    except mlmd_errors.NotFoundError:  # no run recorded yet: the push came from a rollback
+        return None
     for event in events:
         try:
             contexts = store.get_contexts_by_execution(event.execution_id)
