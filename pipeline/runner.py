@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler
 from tfx.orchestration import metadata
@@ -67,9 +68,16 @@ def _state_it_was_evaluated_in(store, version: int) -> Optional[str]:
     latest = max(pushes, key=lambda a: a.id)
     events = [e for e in store.get_events_by_artifact_ids([latest.id])
               if e.type == metadata_store_pb2.Event.OUTPUT]
-    run_type = store.get_context_type("pipeline_run").id
+    try:
+        run_type = store.get_context_type("pipeline_run").id
+    except mlmd_errors.NotFoundError:  # no run recorded yet: the push came from a rollback
+        return None
     for event in events:
-        for context in store.get_contexts_by_execution(event.execution_id):
+        try:
+            contexts = store.get_contexts_by_execution(event.execution_id)
+        except mlmd_errors.NotFoundError:  # a Rollback's push: no run evaluated anything in it
+            continue
+        for context in contexts:
             if context.type_id == run_type:
                 node = mlmd.run_nodes(store, context.name).get("ServingBaseline")
                 state = mlmd.prop(node.execution, "serving_state") if node else None

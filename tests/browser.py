@@ -179,15 +179,20 @@ class Chromium:
     def open(self, path: str, width: int = 1280) -> None:
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=900,
                   deviceScaleFactor=1, mobile=False)
+        # A fresh log per page: what a test asserts is what this page did, not what an
+        # earlier test's page did in the same browser.
         self._events.clear()
+        self.log = PageLog()
         result = self.call("Page.navigate", url="file://" + os.path.abspath(path))
         if result.get("errorText"):
             raise BrowserError(f"{path}: {result['errorText']}")
         self.wait_for("Page.loadEventFired")
 
     def evaluate(self, expression: str) -> Any:
-        """Runs ``expression`` from DevTools (not from the page, which has no scripts)."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        """Runs ``expression`` from DevTools (not from the page, which has no scripts); a
+        promise is awaited and its value returned."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                           awaitPromise=True)
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression}: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")

@@ -11,7 +11,10 @@ import pytest  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "data", "penguins")
 SCHEMA = os.path.join(ROOT, "schema", "schema.pbtxt")
-ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")  # screenshots and logs kept for people
+# Where the report tests save screenshots and pages for a person to look at: $TEST_ARTIFACTS,
+# or a folder in pytest's own temporary root (kept for the last three sessions). Never the
+# checkout: tests write only under temporary folders.
+ARTIFACTS_ENV = "TEST_ARTIFACTS"
 
 
 def span_file(span: int) -> str:
@@ -28,6 +31,24 @@ def transform_output(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("transform"))
     rows = analyze_and_transform(span_file(1), out)
     return tft.TFTransformOutput(out), rows
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory, request) -> str:
+    """The folder for screenshots and pages kept for people; named at the end of the session."""
+    folder = os.environ.get(ARTIFACTS_ENV) or str(tmp_path_factory.getbasetemp() / "artifacts")
+    os.makedirs(folder, exist_ok=True)
+    request.config.stash[_ARTIFACTS_KEY] = folder
+    return folder
+
+
+_ARTIFACTS_KEY = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    folder = config.stash.get(_ARTIFACTS_KEY, None)
+    if folder:
+        terminalreporter.write_line(f"Report screenshots and pages kept in {folder}")
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,54 @@ def test_comparators_come_from_thresholds_not_the_schema_file():
     assert not by_name["species"].HasField("skew_comparator")
     assert by_name["species"].HasField("drift_comparator")
     assert not by_name["year"].HasField("drift_comparator")
+
+
+def test_the_same_data_through_the_real_statistics_gen_shows_no_drift(tmp_path):
+    """This run's side comes from StatisticsGen over CsvExampleGen's tf.Examples, the previous
+    span's from ``drift.csv_statistics`` over its CSV: the same bytes on both sides must
+    measure zero on every feature, so any difference between the two readings shows."""
+    from tfx.components.statistics_gen import executor as statistics_gen
+    from tfx.proto import example_gen_pb2
+    from tfx.utils import proto_utils
+
+    from components.csv_example_gen import Executor as CsvExecutor
+
+    root = tmp_path / "data"
+    for span in (1, 2):
+        (root / f"span-{span}").mkdir(parents=True)
+        shutil.copy(span_file(2), root / f"span-{span}" / "penguins.csv")
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    one_split = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=1)]))
+    CsvExecutor().Do({}, {"examples": [examples]}, {
+        "input_base": str(root),
+        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern="span-2/*.csv")])),
+        "output_config": proto_utils.proto_to_json(one_split),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE})
+    examples.split_names = '["train"]'
+    examples.set_string_custom_property(span_window.SPANS, "2")
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri = str(tmp_path / "statistics")
+    statistics_gen.Executor().Do({"examples": [examples]}, {"statistics": [statistics]},
+                                 {"exclude_splits": "[]"})
+
+    schema = standard_artifacts.Schema()
+    schema.uri = str(tmp_path / "schema")
+    os.makedirs(schema.uri)
+    shutil.copy(SCHEMA, os.path.join(schema.uri, "schema.pbtxt"))
+    out = drift_check.DriftReport()
+    out.uri = str(tmp_path / "drift")
+    drift_check.Executor().Do(
+        {"examples": [examples], "statistics": [statistics], "schema": [schema]},
+        {"drift": [out]},
+        {"data_root": str(root), "span_pattern": "span-{SPAN}/*.csv",
+         "thresholds": json.dumps(THRESHOLDS.to_dict()), "skip_features": '["year"]',
+         "policy": "stop"})
+    report = drift_check.load_report(out.uri)
+    assert report["previous_spans"] == [1] and report["status"] == "ok"
+    measured = {d["feature"]: d["value"] for d in report["distances"]}
+    assert set(measured) == {"species", "island", "bill_length_mm", "bill_depth_mm",
+                             "flipper_length_mm", "body_mass_g", "sex"}
+    assert measured == pytest.approx(dict.fromkeys(measured, 0.0), abs=1e-9)

@@ -166,6 +166,16 @@ def test_quoted_fields_and_na(tmp_path):
     assert by_island == {b"Biscoe, north": None, b'say "hi"': ("int64_list", [3])}
 
 
+def test_a_quoted_na_is_the_text_na_and_an_unquoted_na_is_missing(tmp_path):
+    span = tmp_path / "span-1"
+    span.mkdir()
+    (span / "q.csv").write_text('island,n\n"NA",1\nNA,2\n"N""A",3\n')
+    _run(Executor(), str(tmp_path), str(tmp_path / "out"))
+    rows = _rows(_records(str(tmp_path / "out"), "train") + _records(str(tmp_path / "out"), "eval"))
+    by_n = {r["n"][1][0]: r["island"] for r in rows}
+    assert by_n == {1: ("bytes_list", [b"NA"]), 2: None, 3: ("bytes_list", [b'N"A'])}
+
+
 def test_empty_span_is_a_clear_error(tmp_path):
     (tmp_path / "span-1").mkdir()
     with pytest.raises(CsvDataError, match="no CSV file matches"):

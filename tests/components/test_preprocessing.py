@@ -79,4 +79,6 @@ def test_a_regression_target_passes_through_as_a_float():
     out = run_transform(_label_rows([12.5, 40.0, 7.25], np.float32), spec=spec,
                         custom_config={"label": "y", "task": "regression"})
     assert [float(r[transformed_name("y")][0]) for r in out] == [12.5, 40.0, 7.25]
-    assert [float(r[transformed_name("x")][0]) for r in out] != [0.0, 1.0, 2.0]  # z-scored
+    # The features around it are z-scored as usual: 0, 1, 2 have mean 1, deviation sqrt(2/3).
+    assert [float(r[transformed_name("x")][0]) for r in out] == pytest.approx(
+        [-1.5 ** 0.5, 0.0, 1.5 ** 0.5], abs=1e-5)

@@ -8,7 +8,12 @@ Spans arrive one at a time in a fresh data folder:
    the serving model unchanged.
 
 Then ``models`` lists three rows with their lineage, ``rollback`` changes the serving
-version, and ``monitor`` flags a batch skewed on purpose and passes a clean one.
+version, and ``monitor`` flags a batch skewed on purpose and passes a clean one. After the
+rollback, the watcher's rules: a span already done is not run again, the next run's baseline
+is the rolled-back model, and a span whose run failed is not retried.
+
+Each fixture records what its tests read at the moment it is true (e.g. ``models`` before the
+rollback), so the tests pass alone and in any order.
 """
 from __future__ import annotations
 
@@ -28,18 +33,9 @@ from components.drift_check import load_report
 from components.serving_baseline import serving_version
 from pipeline import catalog, mlmd, run_record
 from tests.conftest import ROOT, span_file
+from tests.e2e.helpers import STEPS, cli, run_contexts, run_id_of, tree_hash
 
 pytestmark = pytest.mark.e2e
-STEPS = ["--train-steps", "60"]
-
-
-def cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def run_id_of(output: str) -> str:
-    return re.search(r"^Run (\S+) on span", output, re.M).group(1)
 
 
 def add_span(data: str, span: int, rows=None) -> None:
@@ -67,10 +63,10 @@ def write_csv(path: str, rows, drop=()) -> None:
         writer.writerows(rows)
 
 
-def shuffled_labels(path: str):
+def shuffled_labels(path: str, seed: int = 7):
     rows = read_csv(path)
     labels = [r["species"] for r in rows]
-    random.Random(7).shuffle(labels)
+    random.Random(seed).shuffle(labels)
     return [{**r, "species": label} for r, label in zip(rows, labels)]
 
 
@@ -123,6 +119,12 @@ def world(tmp_path_factory):
     w.runs[3] = subprocess.CompletedProcess(watcher.args, watcher.returncode,
                                             "".join(head) + rest, errors)
     assert watcher.returncode == 0, w.runs[3].stdout + errors
+
+    # The catalog as it is now: the rollback below changes which row serves.
+    w.models = cli("models", "--output-root", w.out, "--json")
+    rows = [json.loads(line) for line in w.models.stdout.splitlines() if line.startswith("{")]
+    w.shown = cli("models", "show", rows[1]["run_id"], "--output-root", w.out) if len(
+        rows) > 1 else None
     return w
 
 
@@ -166,7 +168,7 @@ def test_run_3_on_shuffled_labels_is_not_blessed_and_serving_is_unchanged(world)
 
 
 def test_models_lists_three_rows_with_lineage(world):
-    result = cli("models", "--output-root", world.out, "--json")
+    result = world.models
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["spans"] for r in rows] == [[1], [2], [3]]
@@ -187,7 +189,7 @@ def test_models_lists_three_rows_with_lineage(world):
     assert len({r["config_hash"] for r in rows}) == 1
     assert rows[2]["accuracy"] < 0.8 <= rows[0]["accuracy"]
 
-    shown = cli("models", "show", rows[1]["run_id"], "--output-root", world.out)
+    shown = world.shown
     assert shown.returncode == 0, shown.stderr
     for expected in ("produced by Trainer", "produced by Transform", "produced by CsvExampleGen",
                      "produced by ImportSchemaGen",
@@ -199,18 +201,20 @@ def test_models_lists_three_rows_with_lineage(world):
 def rolled_back(world):
     result = cli("rollback", "--output-root", world.out, "--reason", "e2e: v2 misbehaves")
     assert result.returncode == 0, result.stderr
+    # What the rollback left, before the runs after it (which push nothing) add rows.
+    result.serving_version = serving_version(world.serving)
+    result.models = cli("models", "--output-root", world.out, "--json")
     return result
 
 
 def test_rollback_changes_the_serving_version_and_is_recorded(world, rolled_back):
     assert "version 3 (a copy of version 1) now serves instead of version 2" in rolled_back.stdout
-    assert serving_version(world.serving) == 3
+    assert rolled_back.serving_version == 3
     with world.store() as store:
         (done,) = catalog.rollbacks(catalog.Graph(store))
     assert (done["from_version"], done["to_version"], done["new_version"]) == (2, 1, 3)
     assert done["reason"] == "e2e: v2 misbehaves"
-    rows = [json.loads(line) for line in cli("models", "--output-root", world.out,
-                                             "--json").stdout.splitlines()]
+    rows = [json.loads(line) for line in rolled_back.models.stdout.splitlines()]
     assert rows[0]["pushed_versions"] == [1, 3] and rows[0]["serving"] is True
     assert rows[1]["serving"] is False
 
@@ -241,3 +245,64 @@ def test_monitor_passes_a_clean_batch_and_flags_a_skewed_one(world, rolled_back,
     assert set(report["flagged"]) == {"skew:island", "skew:body_mass_g", "drift:island",
                                       "drift:body_mass_g"}
     assert os.path.exists(tmp_path / "skewed.md")
+
+
+def watch_once(world: World, max_runs: int = 1) -> subprocess.CompletedProcess:
+    """``run --watch --interval 0``, as from cron: one check, a run per new span."""
+    return cli("run", "--data", world.data, "--output-root", world.out, *STEPS, "--watch",
+               "--interval", "0", "--max-runs", str(max_runs))
+
+
+@pytest.fixture(scope="module")
+def after_rollback(world, rolled_back):
+    """The watcher from cron after the rollback: nothing new; then span 4 (labels shuffled,
+    so it is not pushed and version 3 keeps serving); then span 5, which cannot be read."""
+    steps = {"runs_before": set(run_contexts(world.out))}
+    steps["nothing_new"] = watch_once(world)
+    steps["runs_after_nothing_new"] = set(run_contexts(world.out))
+    add_span(world.data, 4, shuffled_labels(span_file(1), seed=11))
+    steps["span_4"] = watch_once(world)
+    header = open(span_file(1)).readline()
+    os.makedirs(os.path.join(world.data, ".staging-5"))
+    with open(os.path.join(world.data, ".staging-5", "penguins.csv"), "w") as f:
+        f.write(header)  # a header and no rows: CsvExampleGen fails
+    os.rename(os.path.join(world.data, ".staging-5"), os.path.join(world.data, "span-5"))
+    before_5 = set(run_contexts(world.out))
+    steps["span_5"] = watch_once(world, max_runs=2)  # room for a retry it must not make
+    steps["runs_of_span_5"] = set(run_contexts(world.out)) - before_5
+    return steps
+
+
+def test_a_watcher_from_cron_with_nothing_new_returns_at_once(world, after_rollback):
+    """Span 3 is done (its run was not blessed, but it ran): nothing is new, no run starts,
+    and --interval 0 checks once instead of waiting."""
+    result = after_rollback["nothing_new"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "New span" not in result.stdout and "Watching" not in result.stdout
+    assert after_rollback["runs_after_nothing_new"] == after_rollback["runs_before"]
+
+
+def test_the_next_run_after_a_rollback_is_evaluated_against_the_rolled_back_model(
+        world, after_rollback):
+    result = after_rollback["span_4"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "New span 4" in result.stdout and "Model: NOT blessed, not pushed" in result.stdout
+    nodes = world.nodes(run_id_of(result.stdout))
+    (baseline,) = nodes["ServingBaseline"].outputs["baseline_model"]
+    assert [a.id for a in nodes["Evaluator"].inputs["baseline_model"]] == [baseline.id]
+    assert mlmd.prop(baseline, "serving_version") == 3
+    # Version 3 is version 1 copied back in: the baseline is that model, not version 2.
+    copied = os.path.join(baseline.uri, "Format-Serving")
+    assert tree_hash(copied) == tree_hash(os.path.join(world.serving, "3"))
+    assert tree_hash(copied) != tree_hash(os.path.join(world.serving, "2"))
+    assert serving_version(world.serving) == 3
+
+
+def test_a_span_whose_run_failed_is_not_retried(world, after_rollback):
+    result = after_rollback["span_5"]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count("New span 5") == 1  # tried once, though two runs were allowed
+    assert "has a header but no data rows" in result.stderr
+    assert len(after_rollback["runs_of_span_5"]) == 1
+    (run_id,) = after_rollback["runs_of_span_5"]
+    assert world.nodes(run_id)["CsvExampleGen"].state == "FAILED"

@@ -3,50 +3,36 @@
 Modelled on TFX's own penguin e2e test: every component executed, the blessing and the
 pushed model exist, a rerun with nothing changed runs nothing (and with --recheck is served
 from TFX's cache), and a span with a schema violation stops at the gate and pushes nothing.
+The cold run is the session's ``penguins_run`` (tests/e2e/conftest.py), shared with
+test_report.py.
 """
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from pipeline import factory, mlmd
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA
+from tests.e2e.helpers import STEPS, cli, nodes_of, run_id_of
 
 pytestmark = pytest.mark.e2e
-UPSTREAM = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-            "Transform", "Trainer"]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", "run", "--train-steps", "60", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+def run_cli(*args: str):
+    return cli("run", *STEPS, *args)
 
 
-def run_id_of(output: str) -> str:
-    return re.search(r"^Run (\S+) on span", output, re.M).group(1)
+@pytest.fixture
+def output_root(penguins_run):
+    return penguins_run.output_root
 
 
-def nodes_of(output_root: str, run_id: str):
-    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
-        return mlmd.run_nodes(store, run_id)
-
-
-@pytest.fixture(scope="module")
-def output_root(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("out"))
-
-
-@pytest.fixture(scope="module")
-def first_run(output_root):
-    result = run_cli("--output-root", output_root)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+@pytest.fixture
+def first_run(penguins_run):
+    return penguins_run.first
 
 
 def test_every_component_executes_on_the_latest_span(first_run, output_root):
@@ -70,8 +56,10 @@ def test_model_is_blessed_and_pushed_without_a_baseline(first_run, output_root):
     nodes = nodes_of(output_root, run_id_of(first_run.stdout))
     (blessing,) = nodes["Evaluator"].outputs["blessing"]
     assert mlmd.prop(blessing, "blessed") == 1
-    assert "baseline_model" not in nodes["Evaluator"].inputs or mlmd.prop(
-        nodes["Evaluator"].inputs["baseline_model"][0], "has_model") == 0
+    # The Evaluator's baseline is ServingBaseline's output, which says no model served.
+    (baseline,) = nodes["ServingBaseline"].outputs["baseline_model"]
+    assert [a.id for a in nodes["Evaluator"].inputs["baseline_model"]] == [baseline.id]
+    assert mlmd.prop(baseline, "has_model") == 0
     (pushed,) = nodes["Pusher"].outputs["pushed_model"]
     assert mlmd.prop(pushed, "pushed") == 1
     assert mlmd.prop(pushed, "pushed_version") == "1"
@@ -103,18 +91,15 @@ def test_pushed_model_serves_raw_examples(first_run, output_root, tmp_path):
     assert abs(float(tf.reduce_sum(out["probabilities"])) - 1.0) < 1e-5
 
 
-def test_rerun_with_nothing_changed_runs_nothing(first_run, output_root):
+def test_rerun_with_nothing_changed_runs_nothing(penguins_run):
     """The up-to-date check answers before TFX: no new run in ML Metadata, the same outcome."""
-    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
-        runs_before = len(store.get_contexts_by_type("pipeline_run"))
-    second = run_cli("--output-root", output_root)
+    second = penguins_run.rerun
     assert second.returncode == 0, second.stderr
-    first_id = run_id_of(first_run.stdout)
+    first_id = run_id_of(penguins_run.first.stdout)
     assert f"Nothing changed since run {first_id} on span 3" in second.stdout
     assert "Model: blessed, pushed as version 1" in second.stdout
     assert "▶" not in second.stdout  # no component started
-    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
-        assert len(store.get_contexts_by_type("pipeline_run")) == runs_before
+    assert penguins_run.runs_after_rerun == penguins_run.runs_before_rerun
 
 
 def test_recheck_with_nothing_changed_is_served_from_the_cache(first_run, output_root):

@@ -1,21 +1,21 @@
 """Reliability and security through the real CLI, on one output root shared by the module.
 
-Order matters and follows the file: one good run (valid CSV dialects) makes version 1
-serve; every bad input then fails without touching it; a run killed in Trainer, while a
-concurrent run is refused, resumes from the cache (the good run that must succeed after
-the bad inputs); a model trained on shuffled labels is not blessed; and no fake secret
-from the environment shows up anywhere the runs wrote.
+One good run (valid CSV dialects) makes version 1 serve; every bad input then fails without
+touching it, and a good run after a failed one succeeds; a run killed in Trainer, while a
+concurrent run is refused, resumes from the cache; a model trained on shuffled labels is not
+blessed; and no fake secret from the environment shows up in anything a command printed or
+wrote. Each test reads only what its own fixtures recorded, so any order works.
 """
 from __future__ import annotations
 
-import hashlib
+import csv
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List
+from typing import List
 
 import pytest
 
@@ -23,61 +23,29 @@ from components.serving_baseline import version_dirs
 from pipeline import mlmd
 from pipeline.config import NAME_PATTERN
 from tests.bad_inputs.cases import BY_NAME, FAILING, SHUFFLED_LABELS
-from tests.conftest import ROOT
+from tests.conftest import DATA, ROOT, span_file
+from tests.e2e.helpers import (cli, error_lines, nodes_of, run_contexts, run_id_of,
+                               tree_hash)
+from tests.kubeflow.kfp_standin import KfpStandIn
 
 pytestmark = pytest.mark.e2e
 DIALECTS = BY_NAME["valid_dialects"].path
 UPSTREAM = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform"]
-# Recognisable fake secrets: none may appear in anything a run writes or prints.
-SECRETS = {"KF_PIPELINES_TOKEN": "SECRET-xyz-kfp-token",
-           "AWS_SECRET_ACCESS_KEY": "SECRET-xyz-aws-key",
-           "KF_PIPELINES_COOKIE": "authservice_session=SECRET-xyz-cookie",
-           "KFP_BEARER_TOKEN": "SECRET-xyz-bearer"}
+# Recognisable fake secrets in the variables the code reads (kubeflow/submit.py: the KFP
+# credentials) and one a storage library would: none may appear in anything a command
+# writes or prints.
+SECRETS = {"KFP_BEARER_TOKEN": "SECRET-xyz-bearer",
+           "KFP_COOKIE": "authservice_session=SECRET-xyz-cookie",
+           "AWS_SECRET_ACCESS_KEY": "SECRET-xyz-aws-key"}
 ENV = {**os.environ, **SECRETS}
-OUTPUTS: List[str] = []  # every stdout and stderr of the module's runs, for the secret scan
+OUTPUTS: List[str] = []  # every stdout and stderr of the module's commands, for the secret scan
 
 
 def run_cli(*args: str, command: str = "run") -> subprocess.CompletedProcess:
     extra = ["--train-steps", "60"] if command == "run" and "--config" not in args else []
-    result = subprocess.run([sys.executable, "-m", "pipeline", command, *extra, *args],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    result = cli(command, *extra, *args, env=ENV)
     OUTPUTS.extend([result.stdout, result.stderr])
     return result
-
-
-def run_id_of(output: str) -> str:
-    return re.search(r"^Run (\S+) on span", output, re.M).group(1)
-
-
-def run_contexts(output_root: str) -> Dict[str, int]:
-    path = os.path.join(output_root, "metadata.sqlite")
-    if not os.path.exists(path):
-        return {}
-    with mlmd.open_store(path) as store:
-        return {c.name: c.id for c in store.get_contexts_by_type("pipeline_run")}
-
-
-def nodes_of(output_root: str, run_id: str):
-    with mlmd.open_store(os.path.join(output_root, "metadata.sqlite")) as store:
-        return mlmd.run_nodes(store, run_id)
-
-
-def tree_hash(folder: str) -> str:
-    """Every file's relative path and bytes under ``folder``."""
-    digest = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(folder)):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, folder).encode())
-            with open(path, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest()
-
-
-def error_lines(stderr: str) -> List[str]:
-    """What a person sees on stderr, minus blank lines."""
-    return [line for line in stderr.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +59,14 @@ def good_run(output_root):
     result = run_cli("--output-root", output_root, "--data", DIALECTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Model: blessed, pushed as version 1" in result.stdout
+    result.versions = sorted(version_dirs(os.path.join(output_root, "serving")))  # before others
     return result
 
 
 def test_valid_csv_dialects_train_and_push(good_run, output_root):
     nodes = nodes_of(output_root, run_id_of(good_run.stdout))
     assert nodes["CsvExampleGen"].state == "COMPLETE" and nodes["Pusher"].state == "COMPLETE"
-    assert sorted(version_dirs(os.path.join(output_root, "serving"))) == [1]
+    assert good_run.versions == [1]
     assert error_lines(good_run.stderr) == []
     assert NAME_PATTERN.match(run_id_of(good_run.stdout))  # run names are valid Kubeflow names
 
@@ -105,10 +74,14 @@ def test_valid_csv_dialects_train_and_push(good_run, output_root):
 @pytest.mark.parametrize("case", FAILING, ids=lambda c: c.name)
 def test_bad_input_fails_with_one_line_and_changes_nothing(case, good_run, output_root):
     serving = os.path.join(output_root, "serving")
+    # The root the command was given: the module's, but for the case about its own root.
+    own_root = case.name == "config_unwritable_output_root"
+    checked = os.path.join(case.path, "not-a-folder", "out") if own_root else output_root
     before_serving, before_runs = tree_hash(serving), run_contexts(output_root)
+    before_case = tree_hash(case.path)
     if case.is_config:
         args = ["--config", os.path.join(case.path, "config.yaml")]
-        if case.name != "config_unwritable_output_root":  # that case is about its own root
+        if not own_root:
             args += ["--output-root", output_root]
     else:
         args = ["--output-root", output_root, "--data", case.path]
@@ -120,11 +93,16 @@ def test_bad_input_fails_with_one_line_and_changes_nothing(case, good_run, outpu
     for text in case.expect:
         assert text in lines[0], lines[0]
     assert tree_hash(serving) == before_serving
+    assert tree_hash(case.path) == before_case  # nothing written beside the case's input
     after_runs = run_contexts(output_root)
     if case.stage in ("config", "spans"):
         # Caught before any component: no run in ML Metadata, nothing in the output root.
         assert lines[0].startswith("Error: ")
         assert after_runs == before_runs
+        if own_root:
+            assert os.path.isfile(os.path.join(case.path, "not-a-folder"))
+            assert not os.path.exists(checked)
+            assert output_root not in result.stdout + result.stderr
         assert "Running" not in result.stdout
         return
     assert lines[0].startswith(f"  ✘ {case.stage} failed after ")
@@ -134,6 +112,19 @@ def test_bad_input_fails_with_one_line_and_changes_nothing(case, good_run, outpu
     assert not {"Trainer", "Evaluator", "Pusher"} & set(nodes)
     assert all(n.state != "RUNNING" for n in nodes.values())  # nothing left half-run
     assert "Model: not evaluated, not pushed" in result.stdout
+
+
+def test_a_good_run_succeeds_after_a_failed_one(good_run, output_root):
+    """A run the gate stopped leaves the root usable: the next good run succeeds, from the
+    cache where its inputs did not change."""
+    failed = run_cli("--output-root", output_root, "--data", BY_NAME["unknown_label"].path)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert nodes_of(output_root, run_id_of(failed.stdout))["ExampleValidator"].state == "FAILED"
+    again = run_cli("--output-root", output_root, "--data", DIALECTS)
+    assert again.returncode == 0, again.stdout + again.stderr
+    nodes = nodes_of(output_root, run_id_of(again.stdout))
+    assert {n: nodes[n].state for n in UPSTREAM} == dict.fromkeys(UPSTREAM, "CACHED")
+    assert "Model: blessed" in again.stdout
 
 
 def _wait_for(proc: subprocess.Popen, text: str) -> List[str]:
@@ -190,7 +181,6 @@ def test_killed_trainer_is_recorded_as_not_complete(killed_in_trainer, output_ro
 
 def test_next_run_resumes_from_the_cache_and_never_reads_the_partial_model(
         killed_in_trainer, output_root):
-    """Also the good run after every bad input: it must succeed on the same output root."""
     resumed = run_cli("--train-steps", "61", "--output-root", output_root, "--data", DIALECTS)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     nodes = nodes_of(output_root, run_id_of(resumed.stdout))
@@ -226,19 +216,75 @@ def test_a_model_trained_on_shuffled_labels_is_not_blessed_and_the_summary_says_
     assert tree_hash(serving) == before
 
 
-def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_root):
-    if run_cli("--help", command="compile").returncode == 0:  # the Kubeflow spec too
-        spec = os.path.join(output_root, "compiled", "pipeline.yaml")
-        compiled = run_cli("--output", spec, command="compile")
-        assert compiled.returncode == 0 and os.path.getsize(spec) > 0, compiled.stderr
-    assert len(OUTPUTS) >= 4  # the runs above have been recorded
-    leaks = []
+def _leaks(texts: List[str], folder: str) -> List[str]:
+    """Where any of the fake secrets shows: which of ``texts``, which file under ``folder``."""
+    found = []
     for secret in SECRETS.values():
-        needle = secret.encode()
-        leaks += [f"output #{i}" for i, text in enumerate(OUTPUTS) if secret in text]
-        for root, _, files in os.walk(output_root):
+        found += [f"output #{i}: {secret}" for i, text in enumerate(texts) if secret in text]
+        for root, _, files in os.walk(folder):
             for name in files:
                 with open(os.path.join(root, name), "rb") as f:
-                    if needle in f.read():
-                        leaks.append(os.path.join(root, name))
-    assert leaks == []
+                    if secret.encode() in f.read():
+                        found.append(f"{os.path.join(root, name)}: {secret}")
+    return found
+
+
+def test_no_secret_from_the_environment_is_written_or_printed(good_run, output_root, tmp_path):
+    """Every command, with the fake credentials in its environment: the outputs of this
+    test's commands and of every command the module ran before it, and every file under the
+    output root (ML Metadata, artifacts, pushed models, reports, the compiled spec)."""
+    run_id = run_id_of(good_run.stdout)
+    spec = os.path.join(output_root, "compiled", "pipeline.yaml")
+    batch = os.path.join(output_root, "batch.csv")
+    with open(span_file(1), newline="") as src, open(batch, "w", newline="") as dst:
+        rows = list(csv.DictReader(src))
+        writer = csv.DictWriter(dst, [c for c in rows[0] if c != "species"],
+                                extrasaction="ignore")  # serving requests carry no label
+        writer.writeheader()
+        writer.writerows(rows)
+    monitored = os.path.join(output_root, "monitoring", "batch.json")
+    commands = {
+        "run (gate fails)": ("run", "--output-root", output_root,
+                             "--data", BY_NAME["text_in_number"].path),
+        "report": ("report", "--output-root", output_root, "--run", run_id),
+        "models": ("models", "--output-root", output_root, "--json"),
+        "models show": ("models", "show", run_id, "--output-root", output_root),
+        "monitor": ("monitor", "--output-root", output_root, "--data", batch,
+                    "--report", monitored),
+        # Refused (no such version), so the serving folder other tests read is left alone.
+        "rollback": ("rollback", "--output-root", output_root, "--to", "99",
+                     "--reason", "secret scan"),
+        "infer-schema": ("infer-schema", "--data", DATA, "--label", "species",
+                         "--output", os.path.join(output_root, "inferred.pbtxt")),
+        "compile": ("compile", "--output", spec),
+    }
+    results = {name: run_cli(*args[1:], command=args[0]) for name, args in commands.items()}
+    # Each command did its work (so the scan covers what it prints and writes when it works).
+    assert results["run (gate fails)"].returncode == 1
+    for name in ("report", "models", "models show", "infer-schema", "compile"):
+        assert results[name].returncode == 0, (name, results[name].stderr)
+    assert os.path.isfile(os.path.join(output_root, "reports", f"{run_id}.html"))
+    assert run_id in results["models"].stdout and "produced by Trainer" in results[
+        "models show"].stdout
+    assert os.path.isfile(monitored), results["monitor"].stdout + results["monitor"].stderr
+    assert "no version 99" in results["rollback"].stderr
+    assert os.path.getsize(os.path.join(output_root, "inferred.pbtxt")) > 0
+    assert os.path.getsize(spec) > 0
+
+    # submit is the one command that reads the credentials: it must send them to the
+    # (stand-in) API server and nowhere else.
+    with KfpStandIn() as standin:
+        submitted = run_cli(spec, "--host", standin.host, command="submit")
+        refused_standin = KfpStandIn(status=403)
+        with refused_standin:
+            refused = run_cli(spec, "--host", refused_standin.host, command="submit")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    sent = [{k.lower(): v for k, v in r.headers.items()} for r in standin.requests
+            if r.method == "POST"]
+    assert sent and all(h.get("authorization") == f"Bearer {SECRETS['KFP_BEARER_TOKEN']}"
+                        and SECRETS["KFP_COOKIE"] in h.get("cookie", "") for h in sent)
+    assert not [r.path for r in standin.requests + refused_standin.requests
+                if any(secret in r.raw for secret in SECRETS.values())]  # not in any body
+
+    assert _leaks(OUTPUTS, output_root) == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -16,14 +15,9 @@ import tensorflow_model_analysis as tfma
 
 from pipeline import factory, mlmd
 from tests.conftest import ROOT
-from tests.e2e.test_local_run import nodes_of, run_id_of
+from tests.e2e.helpers import cli, nodes_of, run_id_of
 
 pytestmark = pytest.mark.e2e
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
 
 
 def run(config: str, output_root: str) -> subprocess.CompletedProcess:
@@ -134,7 +128,9 @@ def test_a_regression_is_blessed_with_mse_and_mae_overall_and_per_slice_in_mlmd(
 
     listed = cli("models", "--json", "--output-root", out, "--config",
                  os.path.join(ROOT, "examples", "deliveries.yaml"))
-    (row,) = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    # This run's model (another test may have added a run to the same root).
+    (row,) = [r for r in (json.loads(line) for line in listed.stdout.splitlines()
+                          if line.startswith("{")) if r["run_id"] == run_id_of(result.stdout)]
     assert row["metric"] == "mean_absolute_error"
     assert row["mean_absolute_error"] == pytest.approx(mae)
     html = open(os.path.join(out, "reports", run_id_of(result.stdout) + ".html")).read()

@@ -24,7 +24,15 @@ def test_count_rows_leaves_out_headers_and_stops_at_the_limit(tmp_path):
         (tmp_path / name).write_text("h\n" + "1\n" * rows)
         files.append(str(tmp_path / name))
     assert parallel.count_rows(files, 100) == 8
-    assert parallel.count_rows(files, 4) > 4  # enough to decide; not a full count
+    # What local_beam_args asks: are there at least ``limit`` rows? Right for every limit,
+    # and the full count when there are fewer.
+    for limit in range(12):
+        counted = parallel.count_rows(files, limit)
+        assert (counted >= limit) == (8 >= limit), (limit, counted)
+        if limit > 8:
+            assert counted == 8
+    # It stops reading there: a file after the limit is never opened.
+    assert parallel.count_rows([files[0], str(tmp_path / "never-read.csv")], 2) > 2
 
 
 @pytest.mark.parametrize("threshold, window, cores, fans_out", [

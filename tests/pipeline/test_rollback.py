@@ -65,3 +65,19 @@ def test_nothing_earlier_to_roll_back_to(tmp_path):
     cfg = config.load(None, {"output_root": str(tmp_path)})
     with pytest.raises(rollback.RollbackError, match="no pushed version"):
         rollback.rollback(cfg, None, "why")
+
+
+def test_after_a_rollback_the_next_run_keys_its_baseline_on_the_restored_version(cfg):
+    """The Rollback's push was evaluated by no run (it has no run context): the next run's
+    ServingBaseline is keyed on the version now serving, so it evaluates against it."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline import runner
+
+    rollback.rollback(cfg, 1, "bad push")
+    assert runner.serving_state(cfg) == "version=3"
+    # The same once runs are recorded in the store (as after any `run`).
+    with mlmd.open_store(cfg.metadata_path) as store:
+        type_id = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
+        store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name="a-run")])
+    assert runner.serving_state(cfg) == "version=3"
