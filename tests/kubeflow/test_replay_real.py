@@ -2,8 +2,10 @@
 
 The programs are the backend's, built by `make kfp-backend`; MinIO is real; ML Metadata is
 ml_metadata's own store behind its gRPC service; Argo, the pods, the Kubernetes API and the
-API server's cache service are stood in for (kubeflow/replay/real/). The suite runs KFP
-2.17.0; KFP_REAL_VERSIONS=2.5,2.17 runs the 2.5.0 programs too.
+API server's cache service are stood in for (kubeflow/replay/real/). The slice tests run the
+2.17.0 programs when `make kfp-backend` has built them (and say how to build them when not);
+the two-replay e2e test takes about 12 minutes a version on 2 busy cores, so it runs on
+demand: KFP_REAL_E2E=2.17 (or 2.5, or 2.5,2.17).
 """
 from __future__ import annotations
 
@@ -25,17 +27,16 @@ from kubeflow.replay.real.outputs import task_outputs
 from tests.conftest import DATA, ROOT
 
 SPEC = os.path.join(ROOT, "kubeflow", "pipeline.yaml")  # the committed spec
-VERSIONS = os.environ.get("KFP_REAL_VERSIONS", binaries.NEWEST).split(",")
+E2E_VERSIONS = [v for v in os.environ.get("KFP_REAL_E2E", "").split(",") if v]
 
 
 def kfp(version: str) -> binaries.KfpVersion:
-    """The built programs, or the suite fails saying how to build them."""
-    if version not in VERSIONS:
-        pytest.skip(f"KFP {version}'s programs run on demand: KFP_REAL_VERSIONS={version}")
+    """The built programs; without them the test is skipped with the command that builds them
+    (`make test` does not build them: their module may not be on every Go proxy)."""
     try:
         return binaries.kfp_version(version)
     except replayer.ReplayError as e:
-        pytest.fail(str(e))
+        pytest.skip(str(e))
 
 
 def only(tasks, out: str, *, strip_declared_outputs: bool = False) -> str:
@@ -129,6 +130,8 @@ def _outputs(root, stdout: str) -> dict:
 @pytest.mark.e2e
 @pytest.mark.parametrize("version", ["2.17", "2.5"])
 def test_two_real_replays_across_a_new_span_push_two_versions(tmp_path, minio, version):
+    if version not in E2E_VERSIONS:
+        pytest.skip(f"on demand (about 12 minutes): KFP_REAL_E2E={version}")
     kfp(version)
     data = tmp_path / "data"
     for span in (1, 2):

@@ -139,6 +139,6 @@ def _schedule(spec: pipeline_spec_pb2.PipelineSpec, order: List[str],
                 result = future.result()
                 done[running.pop(future)] = result
                 echo(f"  {'◆' if result.cached else '✔' if result.ok else '✘'} {result.name} "
-                     f"{'cached' if result.cached else ''}{result.seconds:.1f}s"
+                     f"{'cached ' if result.cached else ''}{result.seconds:.1f}s"
                      + ("" if result.ok else f" (exit {result.returncode}): "
                         f"{pod.last_line(result.log)}"))
