@@ -205,3 +205,38 @@ def test_the_cache_stand_in_answers_the_newest_entry_of_a_fingerprint(tmp_path):
     other = query.replace('"kubeflow"', '"team-a"')
     assert not api.list(MESSAGES["ListTasksRequest"](filter=other, page_size=1), None).tasks
     assert len(CacheApiServer(str(tmp_path / "tasks.json")).tasks) == 2  # kept for the next replay
+
+
+def _in_sandbox(step, script: str, binds=None):
+    from kubeflow.replay.real import sandbox
+
+    if sandbox.available():
+        pytest.skip(sandbox.available())
+    os.makedirs(step / "root", exist_ok=True)
+    for source in [step / "tmp", *(binds or {}).values()]:
+        os.makedirs(source, exist_ok=True)
+    layout = {"root": str(step / "root"), "binds": {"/tmp": str(step / "tmp"), **(binds or {})},
+              "cwd": "/", "argv": ["sh", "-c", script], "env": {"PATH": "/usr/bin:/bin"}}
+    return subprocess.Popen(sandbox.command(layout, str(step / "layout.json")),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_parallel_steps_each_get_their_own_fixed_paths_and_leave_the_machine_alone(tmp_path):
+    account = tmp_path / "account"
+    account.mkdir()
+    (account / "namespace").write_text("kubeflow")
+    secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
+    steps = [_in_sandbox(tmp_path / name, f"cat {secrets}/namespace; echo {name} > /tmp/who; "
+                         f"mkdir -p /minio/b && echo {name} > /minio/b/k; sleep 1; cat /tmp/who",
+                         {secrets: str(account), "/minio": str(tmp_path / name / "minio")})
+             for name in ("a", "b")]
+    outputs = [p.communicate(timeout=60)[0] for p in steps]
+    assert outputs == ["kubeflowa\n", "kubeflowb\n"]
+    assert (tmp_path / "b" / "minio" / "b" / "k").read_text() == "b\n"
+    assert not os.path.exists("/minio") and not os.path.exists("/run/secrets/kubernetes.io")
+
+
+def test_a_mount_over_the_machines_own_folder_is_refused(tmp_path):
+    step = _in_sandbox(tmp_path / "s", "true", {"/var/lib/kfp": str(tmp_path)})
+    output = step.communicate(timeout=60)[0]
+    assert step.returncode != 0 and "would be mounted over this machine's own folder" in output

@@ -64,9 +64,10 @@ def _inside(root: str, path: str) -> str:
 
 def _build_root(root: str, binds: Dict[str, str]) -> None:
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", root)
-    # Top-level folders that hold a mount point are the task's own (e.g. /pipeline, /minio),
-    # seen through this machine's symlinks (/var/run/secrets is under /run).
-    tops = {os.path.realpath(p).strip("/").split("/")[0] for p in binds}
+    # Top-level folders this machine lacks that hold a mount point are the task's own (e.g.
+    # /pipeline, /minio), seen through this machine's symlinks (/var/run/secrets is in /run).
+    tops = {top for top in (os.path.realpath(p).strip("/").split("/")[0] for p in binds)
+            if not os.path.lexists(os.path.join("/", top))}
     for name in os.listdir("/"):
         here, there = os.path.join("/", name), os.path.join(root, name)
         if os.path.islink(here):
