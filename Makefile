@@ -42,6 +42,8 @@ $(MINIO_STAMP):
 # `replay --real`. Built once from the Go module proxy through a throwaway wrapper module
 # (kubeflow/replay/real/build_kfp.sh; ~10 minutes a version on 2 cores) into $(TOOLS_DIR)/kfp-<tag>;
 # no KFP source or binary is kept in the checkout. One version: KFP_BACKENDS=2.17.0:4a3592cb2dd0.
+# Not a step of `make test`: a module proxy may refuse github.com/kubeflow/pipelines (403), and
+# the tests that need the programs skip, naming this target, when they are missing.
 KFP_BACKENDS ?= 2.17.0:4a3592cb2dd0 2.5.0:d07cf1c7f9bd
 kfp-backend:
 	@for v in $(KFP_BACKENDS); do \

@@ -240,3 +240,17 @@ def test_a_mount_over_the_machines_own_folder_is_refused(tmp_path):
     step = _in_sandbox(tmp_path / "s", "true", {"/var/lib/kfp": str(tmp_path)})
     output = step.communicate(timeout=60)[0]
     assert step.returncode != 0 and "would be mounted over this machine's own folder" in output
+
+
+def test_the_patch_env_takes_secret_keys_and_pod_fields_and_refuses_the_rest():
+    from kubeflow.replay.real.pod import _env
+
+    main = {"env": [{"name": "A", "value": "1"},
+                    {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
+    assert _env(main, {"s": {"k": "v"}}, {"metadata.name": "p"}) == {"A": "1", "KEY": "v", "POD": "p"}
+    with pytest.raises(replayer.ReplayError, match="has no key"):
+        _env(main, {"s": {}}, {"metadata.name": "p"})
+    other = {"env": [{"name": "C", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}]}
+    with pytest.raises(replayer.ReplayError, match="configMapKeyRef is not stood in for"):
+        _env(other, {}, {})

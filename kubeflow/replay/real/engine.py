@@ -63,13 +63,13 @@ def _task(run: pod.Run, spec: pipeline_spec_pb2.PipelineSpec, executors: Dict[st
                             container=json.dumps(executor["container"]),
                             kubernetes_config=pod.optional_json(
                                 _executor_config(platform, component.executor_label)))
-    except ReplayError as e:
-        with open(log, "w", encoding="utf-8") as f:
+        if decided["cached-decision"] == "true":
+            return TaskRun(name, 0, time.monotonic() - start, log, cached=True)
+        code = pod.launch(run, step_dir, decided["pod-spec-patch"], secrets, log)
+    except ReplayError as e:  # the task fails, as its pod would; the others go on
+        with open(log, "a", encoding="utf-8") as f:
             f.write(f"{e}\n")
         return TaskRun(name, 1, time.monotonic() - start, log)
-    if decided["cached-decision"] == "true":
-        return TaskRun(name, 0, time.monotonic() - start, log, cached=True)
-    code = pod.launch(run, step_dir, decided["pod-spec-patch"], secrets, log)
     # The pod's file system goes with it; the volumes and the object store keep what matters.
     shutil.rmtree(os.path.join(step_dir, "pod"), ignore_errors=True)
     return TaskRun(name, code, time.monotonic() - start, log)

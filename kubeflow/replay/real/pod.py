@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from google.protobuf import json_format
+
 from kubeflow.replay.driver import ReplayError
 from kubeflow.replay.launcher import IMAGE_ENV
 from kubeflow.replay.real import sandbox
@@ -130,14 +132,22 @@ def _volume_binds(run: Run, patch: Dict[str, Any], main: Dict[str, Any]) -> Dict
     return binds
 
 
-def _env(main: Dict[str, Any], secrets: Dict[str, Dict[str, str]]) -> Dict[str, str]:
+def _env(main: Dict[str, Any], secrets: Dict[str, Dict[str, str]],
+         pod: Dict[str, str]) -> Dict[str, str]:
+    """The patch's env: values, Secret keys (``secrets`` stands in for the namespace's) and
+    the pod's own fields (``pod``: metadata.name, .uid, .namespace)."""
     env = {}
     for entry in main.get("env", []):
-        ref = entry.get("valueFrom", {}).get("secretKeyRef")
-        if ref:
+        source = entry.get("valueFrom", {})
+        if "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
             if ref["key"] not in secrets.get(ref["name"], {}):
                 raise ReplayError(f"Secret {ref['name']!r} has no key {ref['key']!r}")
             env[entry["name"]] = secrets[ref["name"]][ref["key"]]
+        elif "fieldRef" in source and source["fieldRef"].get("fieldPath") in pod:
+            env[entry["name"]] = pod[source["fieldRef"]["fieldPath"]]
+        elif source:
+            raise ReplayError(f"env {entry['name']}: {sorted(source)[0]} is not stood in for")
         else:
             env[entry["name"]] = entry.get("value", "")
     return env
@@ -149,8 +159,11 @@ def launch(run: Run, step_dir: str, pod_spec_patch: str, secrets: Dict[str, Dict
     patch = json.loads(pod_spec_patch)
     main = patch["containers"][0]
     pod_name = f"{run.run_id}-{os.path.basename(step_dir)}".lower()
-    env = {**IMAGE_ENV, **_base_env(run), "KFP_POD_NAME": pod_name, "KFP_POD_UID": str(uuid.uuid4()),
-           **_env(main, secrets)}
+    fields = {"metadata.name": pod_name, "metadata.uid": str(uuid.uuid4()),
+              "metadata.namespace": run.services.kube.namespace}
+    # The executor template's env (compiler/argocompiler/container.go), then the patch's.
+    env = {**IMAGE_ENV, **_base_env(run), "KFP_POD_NAME": pod_name,
+           "KFP_POD_UID": fields["metadata.uid"], **_env(main, secrets, fields)}
     # The kubelet expands $(VAR) in a container's command and args from its environment.
     argv = [_ENV_REF.sub(lambda m: env.get(m.group(1), m.group(0)), a)
             for a in main.get("command", []) + main.get("args", [])]
@@ -169,9 +182,10 @@ def parameter_binds(values: Dict[str, Any]) -> Dict[str, str]:
 
 
 def component_json(message) -> str:
-    from google.protobuf import json_format
+    """A spec message as the compiler passes it to the driver (protojson)."""
     return json_format.MessageToJson(message, indent=None)
 
 
 def optional_json(value: Optional[Dict[str, Any]]) -> str:
+    """JSON of ``value``, or '' (the driver's "none given") when there is none."""
     return json.dumps(value) if value else ""
