@@ -46,6 +46,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 
+from components import s3_filesystem  # noqa: F401  (fileio for s3:// and minio:// data roots)
+
 NULL_VALUES = ["", "NA"]
 _BLOCK_SIZE = 1 << 22  # 4 MiB of CSV per record batch: bounded memory, few Python calls.
 
@@ -79,10 +81,13 @@ def _reader(path: str, names: List[str], types: Dict[str, pa.DataType]) -> pacsv
     convert = pacsv.ConvertOptions(
         column_types=types, null_values=NULL_VALUES, strings_can_be_null=True,
         quoted_strings_can_be_null=False)
-    # Local files go to Arrow's native reader; remote ones (gs://, s3://) through TFX's fileio.
-    source = pa.PythonFile(fileio.open(path, "rb"), mode="r") if "://" in path else path
-    return pacsv.open_csv(source, read_options=read, parse_options=parse,
+    return pacsv.open_csv(_source(path), read_options=read, parse_options=parse,
                           convert_options=convert)
+
+
+def _source(path: str) -> Any:
+    """Local files go to Arrow's native reader; remote ones (gs://, s3://) through TFX's fileio."""
+    return pa.PythonFile(fileio.open(path, "rb"), mode="r") if "://" in path else path
 
 
 def _first_non_utf8(path: str) -> Optional[Tuple[int, int, str]]:
@@ -197,7 +202,7 @@ def guess_column_types(path: str) -> Optional[Dict[str, pa.DataType]]:
         column_types={n: pa.string() for n in names}, null_values=NULL_VALUES,
         strings_can_be_null=True, quoted_strings_can_be_null=False)
     try:
-        reader = pacsv.open_csv(path, read_options=read, convert_options=convert,
+        reader = pacsv.open_csv(_source(path), read_options=read, convert_options=convert,
                                 parse_options=pacsv.ParseOptions(newlines_in_values=True))
         batch = reader.read_next_batch()
     except (pa.ArrowInvalid, StopIteration):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from typing import Any, Dict, List, Optional
 
 import apache_beam as beam
@@ -38,6 +37,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import csv_example_gen
+from components import spans as spans_lib
 
 SPANS = "spans"
 SPAN_FINGERPRINTS = "span_fingerprints"
@@ -71,19 +71,13 @@ def read_custom_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def span_files(input_base: str, span_pattern: str, span: int) -> List[str]:
-    return sorted(fileio.glob(os.path.join(input_base, span_pattern.replace("{SPAN}", str(span)))))
+    """The files of one span, as ``components.spans`` lists them (local, s3://, gs://)."""
+    return spans_lib.available_spans(input_base, span_pattern).get(span, [])
 
 
 def available_spans(input_base: str, span_pattern: str) -> List[int]:
-    """Span numbers that have at least one file under ``input_base`` (works on gs:// too)."""
-    before, _, after = span_pattern.partition("{SPAN}")
-    regex = re.compile(re.escape(before) + r"(\d+)" + re.escape(after).replace(r"\*", "[^/]*"))
-    found = set()
-    for path in fileio.glob(os.path.join(input_base, before + "*" + after)):
-        match = regex.fullmatch(os.path.relpath(path, input_base))
-        if match:
-            found.add(int(match.group(1)))
-    return sorted(found)
+    """Span numbers that have at least one file under ``input_base`` (a path or URI)."""
+    return list(spans_lib.available_spans(input_base, span_pattern))
 
 
 def window_spans(input_base: str, span_pattern: str, end_span: int, window: int) -> List[int]:

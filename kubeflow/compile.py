@@ -14,6 +14,9 @@ launcher really do (``backend/src/v2``, see ``kubeflow/entrypoint.py``):
   cache on the data (``kubeflow/data_fingerprint.py``);
 * a ``ServingState`` task, never cached, whose output parameter keys ServingBaseline's
   cache on the model serving now (``kubeflow/serving_state.py``);
+* the data tasks (``DATA_TASKS``) can read an ``s3://`` data root: the endpoint
+  (``kubeflow.data_store.endpoint``) as container ``env`` and the keys from a Secret
+  (``kubeflow.data_store.secret``) as ``secretAsEnv`` in the platform config;
 * ``platform_spec``: the persistent volume claim at ``kubeflow.state_dir``, where the pushed
   versions (and so the serving baseline) live between runs, mounted only in the tasks that
   read or write it (``STATE_TASKS``, and the ``DATA_TASKS`` when ``kubeflow.data_root`` is
@@ -39,8 +42,9 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kv2
 from tfx.orchestration.kubeflow.v2 import pipeline_builder
 
 from kubeflow.entrypoint import MIRRORS
+from components import s3_filesystem
 from pipeline import factory
-from pipeline.config import Config, ConfigError
+from pipeline.config import NAME_PATTERN, Config, ConfigError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Runtime parameters an engineer overrides per run (`submit --param name=value`).
@@ -58,6 +62,9 @@ DECLARED_OUTPUTS_FLAG = "--declared_outputs"
 STATE_TASKS = (SERVING_STATE_TASK, "ServingBaseline", "Pusher")
 # Tasks that read the data root, so they need the volume only when the data is on it.
 DATA_TASKS = (FINGERPRINT_TASK, "CsvExampleGen", "DriftCheck")
+# The data store Secret's keys -> the variables components.s3_filesystem reads.
+SECRET_KEYS = (("accesskey", s3_filesystem.ACCESS_KEY_ENV),
+               ("secretkey", s3_filesystem.SECRET_KEY_ENV))
 # Pipeline roots the OSS launcher can mirror (LocalPathForURI); any other root fails every task.
 REMOTE_SCHEMES = tuple(scheme for scheme, _ in MIRRORS)
 
@@ -192,6 +199,7 @@ def build_spec(cfg: Config, *, image: Optional[str] = None, pipeline_root: Optio
                                   json.dumps(sorted(component.output_definitions.artifacts))])
     _add_fingerprint_task(cfg, spec, image or cfg.kubeflow.image, span)
     _add_serving_state_task(cfg, spec, image or cfg.kubeflow.image)
+    add_data_store_endpoint(cfg, spec)
     return spec
 
 
@@ -266,7 +274,49 @@ def platform_spec(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec) -> Dict[str
     mount = {"constant": cfg.kubeflow.state_volume, "mountPath": cfg.kubeflow.state_dir}
     executors = {spec.components[task].executor_label: {"pvcMount": [dict(mount)]}
                  for task in volume_tasks(cfg)}
+    add_data_store_secret(cfg, spec, executors)
     return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
+
+
+def _check_data_store(cfg: Config) -> None:
+    store = cfg.kubeflow.data_store
+    if store.endpoint and not store.endpoint.startswith(("http://", "https://")):
+        raise CompileError(f"kubeflow.data_store.endpoint: {store.endpoint!r} is not an http:// "
+                           "or https:// URL (e.g. http://minio-service.kubeflow:9000)")
+    if store.secret and not NAME_PATTERN.match(store.secret):
+        raise CompileError(f"kubeflow.data_store.secret: {store.secret!r} is not a Kubernetes "
+                           "Secret name (lowercase letters, digits and '-')")
+
+
+def add_data_store_endpoint(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec) -> None:
+    """The ``DATA_TASKS`` get ``kubeflow.data_store.endpoint`` as ``AWS_ENDPOINT_URL``.
+
+    Always, not only when ``kubeflow.data_root`` is ``s3://``: ``data_root`` is a runtime
+    parameter, so a run submitted with ``--param data_root=s3://...`` needs it too. A local
+    data root never reads it.
+    """
+    _check_data_store(cfg)
+    if not cfg.kubeflow.data_store.endpoint:
+        return
+    env = [{"name": s3_filesystem.ENDPOINT_ENV, "value": cfg.kubeflow.data_store.endpoint}]
+    for task in DATA_TASKS:
+        label = spec.components[task].executor_label
+        spec.deployment_spec["executors"][label]["container"]["env"] = env
+
+
+def add_data_store_secret(cfg: Config, spec: pipeline_spec_pb2.PipelineSpec,
+                          executors: Dict[str, Any]) -> None:
+    """The ``DATA_TASKS``' keys to the data store: ``kubeflow.data_store.secret`` as env.
+
+    A Kubeflow install keeps its MinIO's keys in the Secret ``mlpipeline-minio-artifact``
+    (in every profile namespace too), as ``accesskey`` and ``secretkey``."""
+    _check_data_store(cfg)
+    if not cfg.kubeflow.data_store.secret:
+        return
+    for task in DATA_TASKS:  # a fresh entry each: shared objects would become YAML anchors
+        executors.setdefault(spec.components[task].executor_label, {})["secretAsEnv"] = [{
+            "secretName": cfg.kubeflow.data_store.secret,
+            "keyToEnv": [{"secretKey": key, "envVar": var} for key, var in SECRET_KEYS]}]
 
 
 def to_yaml(spec: pipeline_spec_pb2.PipelineSpec, platform: Optional[Dict[str, Any]] = None) -> str:

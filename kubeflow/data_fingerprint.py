@@ -5,7 +5,7 @@ arguments (``cacheutils.GenerateCacheKey``), and it runs no TFX driver. CsvExamp
 input artifacts and constant parameters, so without this task every run after the first is a
 cache hit on the first run's examples, however many spans land. This task is never cached: it
 resolves the span window the ExampleGen executor will read (the latest span under
-``data_root``, or ``--span``) and outputs the content fingerprint of those files as a
+``data_root``, a folder or an ``s3://`` URI, or ``--span``) and outputs the content fingerprint of those files as a
 parameter, which the compiler passes to CsvExampleGen. New data, as a new span or new bytes
 at the same path, changes CsvExampleGen's cache key and so everything downstream of it.
 """
@@ -16,7 +16,7 @@ import os
 import sys
 from typing import List, Optional
 
-from pipeline import spans
+from components import spans
 
 
 def fingerprint(data_root: str, span_pattern: str, window: int, span: Optional[int] = None) -> str:
@@ -39,14 +39,19 @@ def main(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     try:
         value = fingerprint(args.data_root, args.span_pattern, args.window, args.span)
-    except spans.SpanError as e:
+    except (spans.SpanError, OSError) as e:  # OSError: an object store failing mid-read
         print(f"Error: {e}", file=sys.stderr)
         return 1
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(value)
-    print(f"input_fingerprint: {value}")
+    write_output_parameter(args.output, "input_fingerprint", value)
     return 0
+
+
+def write_output_parameter(path: str, name: str, value: str) -> None:
+    """Writes a task's output parameter where the launcher reads it, and says it in the log."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(value)
+    print(f"{name}: {value}")
 
 
 if __name__ == "__main__":

@@ -46,11 +46,9 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--serving_dir", required=True)
     parser.add_argument("--output", required=True, help="the output parameter's file")
     args = parser.parse_args(argv)
-    value = serving_state(args.serving_dir)
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(value)
-    print(f"serving_state: {value}")
+    from kubeflow.data_fingerprint import write_output_parameter
+
+    write_output_parameter(args.output, "serving_state", serving_state(args.serving_dir))
     return 0
 
 

@@ -74,7 +74,8 @@ def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
     cfg = _load(config_path, {"data.root": _abspath(data), "output_root": _abspath(output_root),
                               "trainer.train_steps": train_steps,
                               **cli_ct.span_overrides(span, span_range, window)})
-    from pipeline import lock, preflight, spans, uptodate
+    from components import spans
+    from pipeline import lock, preflight, uptodate
 
     try:  # settings that only fail against the schema or the disk fail now, not mid-run
         preflight.check(cfg)

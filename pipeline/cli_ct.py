@@ -32,7 +32,7 @@ def span_overrides(span: Optional[int], span_range: Optional[str],
 def window_of(cfg: config_lib.Config, end: int) -> List[int]:
     """The spans a run ending at ``end`` reads: the last ``data.window`` with files, as the
     ExampleGen executor picks them."""
-    from pipeline import spans
+    from components import spans
 
     return list(spans.window(cfg.data.root, cfg.data.span_pattern, end, cfg.data.window))
 

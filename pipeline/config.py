@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
-from pipeline import spans
+from components import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, "config.yaml")
@@ -120,12 +120,20 @@ def _default_resources() -> Dict[str, ResourceConfig]:
 
 
 @dataclass(frozen=True)
+class DataStoreConfig:
+    """Where the data tasks read an ``s3://`` data root from (see kubeflow/compile.py)."""
+    endpoint: str = "http://minio-service.kubeflow:9000"  # S3 API; "" = AWS S3 itself
+    secret: str = "mlpipeline-minio-artifact"             # Secret with accesskey/secretkey
+
+
+@dataclass(frozen=True)
 class KubeflowConfig:
     image: str = "ghcr.io/your-org/tfx-kfp-pipeline:0.1.0"   # built by `make image`
     images: Dict[str, str] = field(default_factory=dict)     # component id -> image override
     resources: Dict[str, ResourceConfig] = field(default_factory=_default_resources)
     pipeline_root: str = "minio://mlpipeline/penguins"      # where KFP writes artifacts
     data_root: str = "/pipeline/data/penguins"               # default of the data_root parameter
+    data_store: DataStoreConfig = field(default_factory=DataStoreConfig)  # s3:// data roots
     state_volume: str = "tfx-pipeline-state"                 # PVC mounted in every task ...
     state_dir: str = "/pipeline/state"                        # ... here: kept between runs
     serving_dir: str = "/pipeline/state/serving"              # push destination seen by the pods

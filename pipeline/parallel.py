@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
-from pipeline import spans
+from components import spans
 from pipeline.config import Config
 
 HEAVY_COMPONENTS = ("CsvExampleGen", "Evaluator")  # ExampleGen: for the shard count

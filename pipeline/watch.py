@@ -11,7 +11,8 @@ import os
 import time
 from typing import Callable, Optional, Set
 
-from pipeline import mlmd, spans
+from components import spans
+from pipeline import mlmd
 from pipeline.config import Config
 
 _DONE = {"COMPLETE", "CACHED"}

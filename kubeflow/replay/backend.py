@@ -49,9 +49,14 @@ OLDEST = "2.2"
 
 
 def backend(version: str) -> Backend:
-    """The behaviours of ``version`` (2.2, 2.5, 2.15 or 2.17; a patch number is ignored)."""
-    key = ".".join(version.split(".")[:2])
-    if key not in VERSIONS:
-        raise ValueError(f"KFP version {version!r} is not one the replay plays "
-                         f"({', '.join(VERSIONS)})")
-    return VERSIONS[key]
+    """The behaviours of KFP ``version`` (e.g. ``2.17``, ``2.14.0``): those of the newest
+    version above that is not newer; versions before 2.2 are refused (not read)."""
+    try:
+        wanted = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        wanted = ()
+    known = [v for v in VERSIONS if tuple(int(p) for p in v.split(".")) <= wanted]
+    if len(wanted) != 2 or wanted[0] != 2 or not known:
+        raise ValueError(f"--kfp-version: {version!r} is not a KFP 2.x version the replay "
+                         f"plays ({', '.join(VERSIONS)}, or a version between them)")
+    return VERSIONS[max(known, key=lambda v: tuple(int(p) for p in v.split(".")))]

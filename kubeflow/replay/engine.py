@@ -120,8 +120,9 @@ def _drive(ctx: _Context, name: str, done: Dict[str, TaskRun],
     executor_input = {"inputs": {**inputs, "parameterValues": {
         k: mount(v, task_mounts) for k, v in inputs["parameterValues"].items()}},
         "outputs": outputs}
-    # The launcher fills placeholders in the command and the arguments alike.
-    argv = [_fill(a, executor_input, name, pod_root) for a in command_args]
+    # The launcher fills placeholders in the command and the arguments alike; a path the pod
+    # sees (the image's content, a volume) is where this machine keeps it.
+    argv = [mount(_fill(a, executor_input, name, pod_root), task_mounts) for a in command_args]
     argv[0] = sys.executable if argv[0] == "python" else argv[0]
     env = task_env(container, ctx.platform, component.executor_label, ctx.secrets)
     return _Launch(name, argv, executor_input, pod_root, log, task_mounts[ctx.project_dir], env, key)

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Tuple
 from kubeflow.entrypoint import POD_ROOT_ENV, local_path
 from kubeflow.replay.backend import EXECUTOR_LOGS, Backend
 from kubeflow.replay.driver import ReplayError
-from kubeflow.replay.objectstore import ObjectStore, split_uri
+from kubeflow.replay.objectstore import ENDPOINT_ENV, ObjectStore, split_uri
 
 # What the pipeline image sets (kubeflow/Dockerfile); the subprocesses get the same.
 IMAGE_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -162,6 +162,8 @@ def launch(argv: List[str], executor_input: Dict[str, Any], store: ObjectStore, 
             os.makedirs(os.path.dirname(parameter["outputFile"]), exist_ok=True)
         os.makedirs(os.path.dirname(outputs_spec["outputFile"]), exist_ok=True)
         out.flush()
+        if ENDPOINT_ENV in env:  # the spec names the cluster's MinIO service; ours stands in
+            env = {**env, ENDPOINT_ENV: store.credentials.endpoint}
         returncode = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env={
             **os.environ, **IMAGE_ENV, **env, POD_ROOT_ENV: pod_root}).returncode
     if EXECUTOR_LOGS in outputs_spec["artifacts"]:

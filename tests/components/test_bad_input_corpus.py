@@ -10,7 +10,8 @@ from tensorflow_data_validation.statistics import stats_impl
 
 from components.csv_example_gen import CsvDataError, read_csv_as_examples, record_batches
 from components.validation_gate import describe
-from pipeline import config, preflight, spans
+from components import spans
+from pipeline import config, preflight
 from tests.bad_inputs.cases import BY_NAME, CASES, GATE, READER
 from tests.conftest import SCHEMA
 

@@ -153,6 +153,8 @@ def test_two_replays_across_a_new_span_push_two_versions_the_second_against_the_
     assert output_metadata(root, run2, "CsvExampleGen", "examples")["span"] == 3
     baseline = output_metadata(root, run2, "ServingBaseline", "baseline_model")
     assert baseline["has_model"] == 1 and baseline["serving_version"] == 1
+    with open(root / "runs" / run2 / "ServingState" / "log.txt") as f:
+        assert "serving_state: version 1: " in f.read()  # ServingBaseline's cache key
     blessing = output_metadata(root, run2, "Evaluator", "blessing")
     assert blessing["blessed"] == 1
     run2_root = f"{spec.default_pipeline_root}/{spec.pipeline_info.name}/{run2}"
@@ -425,3 +427,71 @@ def test_an_unreachable_object_store_is_one_line(spec_file, tmp_path):
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "cannot reach the object store at http://127.0.0.1:9 (AWS_ENDPOINT_URL)" in line
+
+
+def test_kfp_versions_map_to_the_behaviours_read_in_their_source():
+    assert [replayer.backend(v).version for v in ("2.2.0", "2.5.0", "2.14.0", "2.15.0", "2.16.1",
+                                                 "2.17.0")] == ["2.2", "2.5", "2.5", "2.15",
+                                                                "2.15", "2.17"]
+    for unread in ("2.1", "1.8.5", "latest"):
+        with pytest.raises(ValueError, match="not a KFP 2.x version the replay plays"):
+            replayer.backend(unread)
+
+
+@pytest.mark.parametrize("version", ["2.2", "2.5", "2.15", "2.17"])
+def test_outputs_are_provisioned_as_each_version_does(spec_file, version):
+    spec = compiler.load(spec_file)
+    behaviour = replayer.backend(version)
+    outputs = replayer.provision_outputs(spec.components["Trainer"], "minio://b/r/penguins/run1",
+                                         "Trainer", "/pod", behaviour)
+    names = sorted(outputs["artifacts"])
+    model = outputs["artifacts"]["model"]["artifacts"][0]
+    if version == "2.2":
+        assert names == ["model", "model_run"]
+        assert model["uri"] == "minio://b/r/penguins/run1/Trainer/model"
+        assert outputs["outputFile"] == "/pod/tmp/kfp_outputs/output_metadata.json"
+        return
+    assert names == ["executor-logs", "model", "model_run"]
+    logs = outputs["artifacts"]["executor-logs"]["artifacts"][0]
+    assert logs["type"] == {"schemaTitle": "system.Artifact"}
+    task_root = model["uri"].rsplit("/", 1)[0]
+    assert task_root.startswith("minio://b/r/penguins/run1/Trainer/") and task_root.count("/") == 7
+    assert logs["uri"] == task_root + "/executor-logs"
+    if version == "2.5":
+        assert outputs["outputFile"] == "/pod/tmp/kfp_outputs/output_metadata.json"
+        assert "name" not in model
+    else:  # from 2.15 the file sits in the local task root, and outputs carry their names
+        assert outputs["outputFile"] == "/pod/minio/" + task_root[len("minio://"):] + \
+            "/output_metadata.json"
+        assert model["name"] == "model"
+
+
+def test_from_2_15_the_cache_key_also_hashes_the_claims_a_task_mounts():
+    inputs = {"artifacts": {}, "parameterValues": {"serving_state": "none"}}
+    outputs = {"artifacts": {}}
+    without = replayer.cache_key(inputs, outputs, {}, ["python"], "img")
+    assert without == replayer.cache_key(inputs, outputs, {}, ["python"], "img", None)
+    with_claim = replayer.cache_key(inputs, outputs, {}, ["python"], "img", ["state"])
+    assert with_claim != without
+    assert with_claim != replayer.cache_key(inputs, outputs, {}, ["python"], "img", ["other"])
+
+
+def test_independent_tasks_start_together_as_argo_starts_them(tmp_path, object_store):
+    """Each task waits (at most 2 minutes) for the other to have started: run one at a time,
+    the first would give up and fail."""
+    meet = ("import os,sys,time; d=sys.argv[1]; open(os.path.join(d, sys.argv[2]), 'w').close(); "
+            "t=time.time()\nwhile len(os.listdir(d)) < 2 and time.time() - t < 120: time.sleep(0.1)\n"
+            "sys.exit(0 if len(os.listdir(d)) == 2 else 'alone')")
+    (tmp_path / "meet").mkdir()
+    spec = {"pipelineInfo": {"name": "together"}, "schemaVersion": "2.1.0",
+            "components": {t: {"executorLabel": t} for t in ("A", "B")},
+            "deploymentSpec": {"executors": {t: {"container": {"image": "python", "command": [
+                "python", "-c", meet, str(tmp_path / "meet"), t]}} for t in ("A", "B")}},
+            "root": {"dag": {"tasks": {t: {"taskInfo": {"name": t}, "componentRef": {"name": t}}
+                                       for t in ("A", "B")}}}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = replayer.replay(compiler.load(str(path)), str(tmp_path / "root"), store=object_store,
+                             pipeline_root="minio://bucket/root", echo=lambda _: None)
+    assert result.tasks["A"].ok and result.tasks["B"].ok
+    assert sorted(os.listdir(tmp_path / "meet")) == ["A", "B"]

@@ -1,7 +1,7 @@
 """Span discovery: the latest by default, a chosen one, and clear errors."""
 import pytest
 
-from pipeline.spans import SpanError, available_spans, resolve_span
+from components.spans import SpanError, available_spans, resolve_span
 from tests.conftest import DATA
 
 PATTERN = "span-{SPAN}/*.csv"
