@@ -105,7 +105,7 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *, store: ObjectStor
         run = pod.Run(version, svc, spec.pipeline_info.name, run_id,
                       time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), run_dir, mounts or {},
                       project_dir, os.path.join(os.path.abspath(root), "volumes"),
-                      pod.parameter_binds(values))
+                      pod.parameter_binds(values), store.credentials.endpoint)
         echo(f"  KFP {version.tag}'s own driver and launcher; run {run_id}, root "
              f"{base.rstrip('/')}/{run.pipeline_name}/{run_id}")
         dag_id = _root_driver(run, spec, values, pipeline_root)

@@ -21,6 +21,7 @@ from google.protobuf import json_format
 
 from kubeflow.replay.driver import ReplayError
 from kubeflow.replay.launcher import IMAGE_ENV
+from kubeflow.replay.objectstore import ENDPOINT_ENV
 from kubeflow.replay.real import sandbox
 from kubeflow.replay.real.binaries import KfpVersion, driver_flags
 from kubeflow.replay.real.kube import SERVICE_ACCOUNT
@@ -46,6 +47,7 @@ class Run:
     project_dir: str
     volumes_dir: str
     extra_binds: Dict[str, str]  # machine paths under /tmp the parameters name
+    store_endpoint: str = ""  # the replay's MinIO, standing in for the cluster's MinIO service
 
 
 def _base_env(run: Run) -> Dict[str, str]:
@@ -164,6 +166,8 @@ def launch(run: Run, step_dir: str, pod_spec_patch: str, secrets: Dict[str, Dict
     # The executor template's env (compiler/argocompiler/container.go), then the patch's.
     env = {**IMAGE_ENV, **_base_env(run), "KFP_POD_NAME": pod_name,
            "KFP_POD_UID": fields["metadata.uid"], **_env(main, secrets, fields)}
+    if ENDPOINT_ENV in env and run.store_endpoint:  # the spec names the cluster's service
+        env[ENDPOINT_ENV] = run.store_endpoint
     # The kubelet expands $(VAR) in a container's command and args from its environment.
     argv = [_ENV_REF.sub(lambda m: env.get(m.group(1), m.group(0)), a)
             for a in main.get("command", []) + main.get("args", [])]
