@@ -4,7 +4,7 @@ The programs are the backend's, built by `make kfp-backend`; MinIO is real; ML M
 ml_metadata's own store behind its gRPC service; Argo, the pods, the Kubernetes API and the
 API server's cache service are stood in for (kubeflow/replay/real/). The slice tests run the
 2.17.0 programs when `make kfp-backend` has built them (and say how to build them when not);
-the two-replay e2e test takes 7-9 minutes a version on 2 shared cores, so it runs on
+the two-replay e2e test takes 5-9 minutes a version on 2 shared cores, so it runs on
 demand: KFP_REAL_E2E=2.17 (or 2.5, or 2.5,2.17).
 """
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _outputs(root, stdout: str) -> dict:
 @pytest.mark.parametrize("version", ["2.17", "2.5"])
 def test_two_real_replays_across_a_new_span_push_two_versions(tmp_path, minio, version):
     if version not in E2E_VERSIONS:
-        pytest.skip(f"on demand (7-9 minutes): KFP_REAL_E2E={version}")
+        pytest.skip(f"on demand (5-9 minutes): KFP_REAL_E2E={version}")
     kfp(version)
     data = tmp_path / "data"
     for span in (1, 2):
