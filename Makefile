@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lock clean chromium minio bench image
+.PHONY: run test lock clean chromium minio bench image kfp-backend
 
 $(STAMP): requirements.lock setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ $(MINIO_STAMP):
 	mkdir -p $(TOOLS_DIR)/bin
 	GOBIN=$(TOOLS_DIR)/bin GOFLAGS=-mod=mod go install github.com/minio/minio@$(MINIO_VERSION)
 	touch $@
+
+# Open-source KFP's own per-task programs (driver, launcher-v2) at 2.17.0 and 2.5.0, for
+# `replay --real`. Built once from the Go module proxy through a throwaway wrapper module
+# (kubeflow/replay/real/build_kfp.sh; ~10 minutes a version on 2 cores) into $(TOOLS_DIR)/kfp-<tag>;
+# no KFP source or binary is kept in the checkout. One version: KFP_BACKENDS=2.17.0:4a3592cb2dd0.
+# Not a step of `make test`: a module proxy may refuse github.com/kubeflow/pipelines (403), and
+# the tests that need the programs skip, naming this target, when they are missing.
+KFP_BACKENDS ?= 2.17.0:4a3592cb2dd0 2.5.0:d07cf1c7f9bd
+kfp-backend:
+	@for v in $(KFP_BACKENDS); do \
+	  sh kubeflow/replay/real/build_kfp.sh $${v%%:*} $${v##*:} $(TOOLS_DIR)/kfp-$${v%%:*} || exit 1; \
+	done
 
 # The Kubeflow pipeline image (needs a Docker engine; none runs on the CI machines).
 IMAGE ?= $(shell sed -n 's/^  image: *\([^ #]*\).*/\1/p' config.yaml)

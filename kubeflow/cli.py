@@ -75,9 +75,12 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
 @click.option("--pipeline-root", default=None, metavar="URI",
               help="The run's pipeline root, as submit sends it (default: the spec's; 'none' "
                    "sends none, so the backend's default applies).")
+@click.option("--real", is_flag=True,
+              help="Run KFP's own driver and launcher (2.5 or 2.17; `make kfp-backend` builds "
+                   "them) instead of the emulation: see kubeflow/replay/real/.")
 def replay_command(config_path: Optional[str], spec_path: str, root: Optional[str],
                    params: Tuple[str, ...], kfp_version: Optional[str],
-                   pipeline_root: Optional[str]) -> None:
+                   pipeline_root: Optional[str], real: bool) -> None:
     """Run a compiled spec on this machine as open-source KFP's driver and launcher would
     (a local stand-in with a real MinIO: see kubeflow/replay/).
 
@@ -99,7 +102,9 @@ def replay_command(config_path: Optional[str], spec_path: str, root: Optional[st
         with _object_store(root) as store:
             click.echo(f"Replaying {spec_path} under {root} (a stand-in for open-source KFP "
                        f"{version}; object store: MinIO at {store.credentials.endpoint})")
-            result = replayer.replay(
+            if real:  # KFP's own driver and launcher: kubeflow/replay/real/
+                from kubeflow.replay.real import replay as run_replay
+            result = (run_replay if real else replayer.replay)(
                 spec, root, store=store, parameters=values, kfp_version=version,
                 pipeline_root=run_root, platform=compiler.load_platform(spec_path),
                 mounts=replayer.image_mounts(cfg.kubeflow.project_dir),
