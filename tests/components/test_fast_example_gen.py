@@ -156,22 +156,23 @@ def test_guess_disproved_by_a_later_block_falls_back_to_whole_file_types(tmp_pat
     assert all(r["n"][0] == "float_list" for r in _rows(records)) and values[-1] == 2.5
 
 
-def test_quoted_fields_and_na(tmp_path):
+def _rows_of_csv(tmp_path, text: str) -> list:
+    """Every example (both splits) the executor makes of one span holding ``text``."""
     span = tmp_path / "span-1"
     span.mkdir()
-    (span / "q.csv").write_text('island,n\n"Biscoe, north",NA\n"say ""hi""",3\n')
+    (span / "q.csv").write_text(text)
     _run(Executor(), str(tmp_path), str(tmp_path / "out"))
-    rows = _rows(_records(str(tmp_path / "out"), "train") + _records(str(tmp_path / "out"), "eval"))
+    return _rows(_records(str(tmp_path / "out"), "train") + _records(str(tmp_path / "out"), "eval"))
+
+
+def test_quoted_fields_and_na(tmp_path):
+    rows = _rows_of_csv(tmp_path, 'island,n\n"Biscoe, north",NA\n"say ""hi""",3\n')
     by_island = {r["island"][1][0]: r["n"] for r in rows}
     assert by_island == {b"Biscoe, north": None, b'say "hi"': ("int64_list", [3])}
 
 
 def test_a_quoted_na_is_the_text_na_and_an_unquoted_na_is_missing(tmp_path):
-    span = tmp_path / "span-1"
-    span.mkdir()
-    (span / "q.csv").write_text('island,n\n"NA",1\nNA,2\n"N""A",3\n')
-    _run(Executor(), str(tmp_path), str(tmp_path / "out"))
-    rows = _rows(_records(str(tmp_path / "out"), "train") + _records(str(tmp_path / "out"), "eval"))
+    rows = _rows_of_csv(tmp_path, 'island,n\n"NA",1\nNA,2\n"N""A",3\n')
     by_n = {r["n"][1][0]: r["island"] for r in rows}
     assert by_n == {1: ("bytes_list", [b"NA"]), 2: None, 3: ("bytes_list", [b'N"A'])}
 

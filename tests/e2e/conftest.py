@@ -32,3 +32,15 @@ def penguins_run(tmp_path_factory) -> PenguinsRun:
     before = len(run_contexts(out))
     rerun = cli("run", *STEPS, "--output-root", out)
     return PenguinsRun(out, first, rerun, before, len(run_contexts(out)))
+
+
+@pytest.fixture
+def output_root(penguins_run) -> str:
+    """The session's cold run's output root (a module may define its own)."""
+    return penguins_run.output_root
+
+
+@pytest.fixture
+def first_run(penguins_run) -> subprocess.CompletedProcess:
+    """The session's cold run on the bundled data (a module may define its own)."""
+    return penguins_run.first

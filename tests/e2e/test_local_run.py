@@ -25,16 +25,6 @@ def run_cli(*args: str):
     return cli("run", *STEPS, *args)
 
 
-@pytest.fixture
-def output_root(penguins_run):
-    return penguins_run.output_root
-
-
-@pytest.fixture
-def first_run(penguins_run):
-    return penguins_run.first
-
-
 def test_every_component_executes_on_the_latest_span(first_run, output_root):
     nodes = nodes_of(output_root, run_id_of(first_run.stdout))
     assert set(nodes) == set(factory.COMPONENT_IDS)

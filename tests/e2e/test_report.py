@@ -23,17 +23,6 @@ def report_path_of(output: str) -> str:
     return os.path.join(ROOT, re.search(r"^  Report: (\S+\.html)$", output, re.M).group(1))
 
 
-@pytest.fixture
-def output_root(penguins_run):
-    """The session's cold run on the bundled data (tests/e2e/conftest.py)."""
-    return penguins_run.output_root
-
-
-@pytest.fixture
-def first_run(penguins_run):
-    return penguins_run.first
-
-
 def test_run_ends_with_the_report_path(first_run, output_root):
     last = first_run.stdout.rstrip().splitlines()[-2:]
     assert last[0].startswith("  Report: ") and last[1].startswith("  Summary: ")
