@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(PY) -m pipeline run
 
 test: $(STAMP) chromium minio
-	$(PY) -m pytest
+	TFX_TOOLS_DIR=$(TOOLS_DIR) $(PY) -m pytest
 
 # The reviewer report's browser tests open it in headless Chromium (Debian's package;
 # CI runs as root on a fresh Debian 12). Installed once, skipped when present.

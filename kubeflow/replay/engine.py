@@ -65,6 +65,17 @@ def run_pipeline_root(runtime_root: Optional[str], launcher_root: Optional[str])
     return runtime_root or launcher_root or DEFAULT_PIPELINE_ROOT
 
 
+def checked_pipeline_root(runtime_root: Optional[str], launcher_root: Optional[str]) -> str:
+    """``run_pipeline_root``, refused in one line unless it is object storage: a local root
+    fails every task of an OSS run, so say so before any runs."""
+    base = run_pipeline_root(runtime_root, launcher_root)
+    try:
+        split_uri(base)
+    except ValueError as e:
+        raise ReplayError(f"pipeline root: {e}") from None
+    return base
+
+
 @dataclass
 class _Context:
     """What every task of one replay shares."""
@@ -146,17 +157,13 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *, store: ObjectStor
     """
     chosen = backend(kfp_version)
     values = driver.pipeline_parameters(spec, parameters or {})
-    base = run_pipeline_root(pipeline_root, launcher_root)
-    try:
-        split_uri(base)  # a local root fails every OSS task: say so before any runs
-    except ValueError as e:
-        raise ReplayError(f"pipeline root: {e}") from None
+    base = checked_pipeline_root(pipeline_root, launcher_root)
     order = driver.task_order(spec)
     os.makedirs(root, exist_ok=True)
     state = driver.State(root)
     run_id = time.strftime("replay-%Y%m%d-%H%M%S-") + os.urandom(3).hex()
     pipeline_name = spec.pipeline_info.name
-    store.ensure_bucket(split_uri(base)[1])
+    store.ensure_bucket(split_uri(base)[1])  # as a KFP install creates its bucket
     ctx = _Context(spec, root, run_id, f"{base.rstrip('/')}/{pipeline_name}/{run_id}", values,
                    json_format.MessageToDict(spec.deployment_spec)["executors"], platform or {},
                    mounts or {}, project_dir, chosen, store, secrets or {},

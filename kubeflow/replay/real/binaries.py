@@ -12,8 +12,7 @@ from kubeflow.replay.objectstore import TOOLS_DIR
 
 @dataclass(frozen=True)
 class KfpVersion:
-    tag: str
-    commit: str
+    tag: str  # the commit each tag is built at is in the Makefile (KFP_BACKENDS)
     # 2.5.0's driver has none of --task_name, --pipeline_job_create_time_utc,
     # --ml_pipeline_server_address/_port (it finds the API server through the
     # ML_PIPELINE_SERVICE_HOST/_PORT_GRPC variables a Kubernetes service sets).
@@ -32,8 +31,7 @@ class KfpVersion:
         return os.path.join(self.folder, "launcher-v2")
 
 
-VERSIONS = {"2.17": KfpVersion("2.17.0", "4a3592cb2dd0", True),
-            "2.5": KfpVersion("2.5.0", "d07cf1c7f9bd", False)}
+VERSIONS = {"2.17": KfpVersion("2.17.0", True), "2.5": KfpVersion("2.5.0", False)}
 NEWEST = "2.17"
 
 

@@ -19,7 +19,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow.replay import driver as emulation
 from kubeflow.replay.driver import ReplayError, TaskRun
-from kubeflow.replay.engine import ReplayResult, run_pipeline_root
+from kubeflow.replay.engine import ReplayResult, checked_pipeline_root
 from kubeflow.replay.objectstore import ObjectStore, split_uri
 from kubeflow.replay.real import binaries, pod, sandbox
 from kubeflow.replay.real.outputs import task_outputs
@@ -91,11 +91,7 @@ def replay(spec: pipeline_spec_pb2.PipelineSpec, root: str, *, store: ObjectStor
     if problem:
         raise ReplayError(problem)
     values = emulation.pipeline_parameters(spec, parameters or {})
-    base = run_pipeline_root(pipeline_root, launcher_root)
-    try:
-        split_uri(base)
-    except ValueError as e:
-        raise ReplayError(f"pipeline root: {e}") from None
+    base = checked_pipeline_root(pipeline_root, launcher_root)
     store.ensure_bucket(split_uri(base)[1])
     order = emulation.task_order(spec)
     run_id = str(uuid.uuid4())
