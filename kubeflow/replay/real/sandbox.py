@@ -30,6 +30,13 @@ def available() -> str:
         return "unshare (util-linux) is needed to give each task its own mount namespace"
     if os.geteuid() != 0:
         return "the real driver and launcher run each task in a mount namespace: run as root"
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.realpath(__file__)))))
+    for what, path in (("the checkout", project), ("its Python", os.path.realpath(sys.prefix))):
+        top = path.strip("/").split("/")[0]
+        if top in _FRESH:
+            return (f"{what} is under /{top}, which each task gets as its own folder: "
+                    "run `replay --real` from a checkout and venv outside /tmp and /run")
     return ""
 
 
