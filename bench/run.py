@@ -88,7 +88,7 @@ def timed(command: List[str], log: str) -> Dict[str, float]:
 
 def component_seconds(metadata_path: str) -> Dict[str, Dict[str, object]]:
     """{component: {seconds, state}} of the latest run recorded in ``metadata_path``."""
-    from pipeline import mlmd
+    from pipeline.metadata import mlmd
 
     with mlmd.open_store(metadata_path) as store:
         run_id = mlmd.latest_run_id(store)
@@ -251,7 +251,7 @@ def render(summary: Dict, failures: List[Dict], commands: List[str]) -> str:
              "  CsvExampleGen reads `NA` as text and would make the numeric columns strings.",
              f"* The {BUNDLED}-row size is the bundled data (all three spans as one span).",
              "* Ours warm: the rerun right after the cold run with nothing changed; `run`'s",
-             "  up-to-date check (`pipeline/uptodate.py`) finds nothing changed and runs nothing.",
+             "  up-to-date check (`pipeline/local/uptodate.py`) finds nothing changed and runs nothing.",
              "  Ours recheck: the same rerun with `--recheck`, so every component goes through",
              "  TFX's cache (the cold run's push now serves, and ServingBaseline keys on the",
              "  candidate and the state it was evaluated in, so all are cache hits).",

@@ -1,14 +1,14 @@
 """Trainer user code for the benchmark's stock set: it reads Transform's materialized examples.
 
 That is how the TFX templates train. The model, its training and its export are ours
-(``components.model``); only the input differs, so the comparison times the pipeline shape.
+(``components.user.model``); only the input differs, so the comparison times the pipeline shape.
 """
 from __future__ import annotations
 
 from typing import List
 
-from components import model as ours
-from components.preprocessing import transformed_name
+from components.user import model as ours
+from components.user.preprocessing import transformed_name
 from tfx_bsl.public import tfxio
 
 

@@ -30,7 +30,7 @@ from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # noqa: E402
 
 from pipeline import config as config_module  # noqa: E402
 from pipeline.config import LOCAL_SDK_IMAGE_FLAG, Config  # noqa: E402
-from pipeline import label as label_lib  # noqa: E402
+from components.lib import label as label_lib  # noqa: E402
 from pipeline.eval_config import model_and_slicing_specs  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """TFX user code and the project's own components.
 
-Everything here is referenced by dotted path (``components.preprocessing.preprocessing_fn``),
+Everything here is referenced by dotted path (``components.user.preprocessing.preprocessing_fn``),
 so the same code runs in the local Beam run and inside the Kubeflow pipeline image.
 """
 import os

@@ -3,7 +3,7 @@
 Inputs: the run's Examples (for the spans they hold), StatisticsGen's statistics (the
 ``train`` split is the current data) and the curated schema. The thresholds come from the
 config (``monitoring.*``) and are written into a copy of the schema here
-(:func:`components.drift.with_comparators`), so the schema file has no thresholds of its own.
+(:func:`components.lib.drift.with_comparators`), so the schema file has no thresholds of its own.
 
 Where the previous statistics come from: they are computed here from the previous
 window's CSV files under the data root, read by the same reader as CsvExampleGen. The
@@ -28,11 +28,12 @@ from tfx import types
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
-from components import drift, span_window
+from components.lib import drift
+from components.lib import spans as spans_lib
 
 DRIFT_FILE = "drift.json"
 DRIFT_DETECTED = "drift_detected"
@@ -52,7 +53,7 @@ class DriftError(RuntimeError):
 
 def examples_spans(examples: types.Artifact) -> List[int]:
     """The spans an Examples artifact holds (``spans`` property, else its ``span``)."""
-    recorded = examples.get_string_custom_property(span_window.SPANS)
+    recorded = examples.get_string_custom_property(spans_lib.SPANS)
     if recorded:
         return [int(s) for s in recorded.split(",")]
     return [int(examples.get_int_custom_property("span"))]
@@ -60,7 +61,7 @@ def examples_spans(examples: types.Artifact) -> List[int]:
 
 def previous_window(data_root: str, span_pattern: str, spans: List[int]) -> List[int]:
     """The same number of spans as ``spans``, ending at the span before the last of them."""
-    earlier = [s for s in span_window.available_spans(data_root, span_pattern) if s < max(spans)]
+    earlier = [s for s in spans_lib.available_spans(data_root, span_pattern) if s < max(spans)]
     return earlier[-len(spans):] if earlier else []
 
 
@@ -105,7 +106,7 @@ class Executor(base_executor.BaseExecutor):
             schema = drift.with_comparators(
                 io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri)),
                 thresholds, skip=json.loads(exec_properties["skip_features"]))
-            files = [f for s in previous for f in span_window.span_files(
+            files = [f for s in previous for f in spans_lib.span_files(
                 exec_properties["data_root"], exec_properties["span_pattern"], s)]
             current = stats_artifact_utils.load_statistics(statistics, "train").proto()
             found = drift.measure_drift(current, drift.csv_statistics(files), schema)

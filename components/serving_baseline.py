@@ -8,7 +8,7 @@ On the first run there is no serving model; the output then has ``has_model = 0`
 the Evaluator applies only the value thresholds.
 
 The candidate model is an input only to key the cache: a cached baseline is reused only for
-the same candidate in the same serving state (see ``pipeline.runner.serving_state``), and a
+the same candidate in the same serving state (see ``pipeline.local.runner.serving_state``), and a
 new candidate always gets the model that serves when it is evaluated.
 """
 from __future__ import annotations

@@ -42,7 +42,7 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kv2
 from tfx.orchestration.kubeflow.v2 import pipeline_builder
 
 from kubeflow.entrypoint import MIRRORS
-from components import s3_filesystem
+from components.lib import s3_filesystem
 from pipeline import factory
 from pipeline.config import NAME_PATTERN, Config, ConfigError
 
@@ -62,7 +62,7 @@ DECLARED_OUTPUTS_FLAG = "--declared_outputs"
 STATE_TASKS = (SERVING_STATE_TASK, "ServingBaseline", "Pusher")
 # Tasks that read the data root, so they need the volume only when the data is on it.
 DATA_TASKS = (FINGERPRINT_TASK, "CsvExampleGen", "DriftCheck")
-# The data store Secret's keys -> the variables components.s3_filesystem reads.
+# The data store Secret's keys -> the variables components.lib.s3_filesystem reads.
 SECRET_KEYS = (("accesskey", s3_filesystem.ACCESS_KEY_ENV),
                ("secretkey", s3_filesystem.SECRET_KEY_ENV))
 # Pipeline roots the OSS launcher can mirror (LocalPathForURI); any other root fails every task.

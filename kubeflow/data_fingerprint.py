@@ -16,7 +16,7 @@ import os
 import sys
 from typing import List, Optional
 
-from components import spans
+from components.lib import spans
 
 
 def fingerprint(data_root: str, span_pattern: str, window: int, span: Optional[int] = None) -> str:
@@ -24,7 +24,7 @@ def fingerprint(data_root: str, span_pattern: str, window: int, span: Optional[i
     end = spans.resolve_span(data_root, span_pattern, span)
     chosen = spans.window(data_root, span_pattern, end, window)
     # The executor's own fingerprint of a span's files (it imports TFX, so only once needed).
-    from components.span_window import content_fingerprint
+    from components.lib.spans import content_fingerprint
 
     return "; ".join(f"span {s}: {content_fingerprint(files)}" for s, files in chosen.items())
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
-from components import spans
+from components.lib import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, "config.yaml")
@@ -44,12 +44,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TransformConfig:
-    preprocessing_fn: str = "components.preprocessing.preprocessing_fn"
+    preprocessing_fn: str = "components.user.preprocessing.preprocessing_fn"
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    run_fn: str = "components.model.run_fn"
+    run_fn: str = "components.user.model.run_fn"
     train_steps: int = 300
     eval_steps: int = 10
     batch_size: int = 32
@@ -310,7 +310,7 @@ def _validate(cfg: Config, source: str) -> None:
                               f"({', '.join(cfg.beam.profiles)})")
     if any(p.count(".") < 1 for p in (cfg.transform.preprocessing_fn, cfg.trainer.run_fn)):
         raise ConfigError(f"{source}: transform.preprocessing_fn and trainer.run_fn must be dotted paths "
-                          "like 'components.model.run_fn'")
+                          "like 'components.user.model.run_fn'")
 
 
 def _set_path(raw: Dict[str, Any], dotted: str, value: Any) -> None:

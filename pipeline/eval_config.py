@@ -6,10 +6,10 @@ from typing import Dict, Optional
 
 import tensorflow_model_analysis as tfma
 
-from components import metrics
-from components.model import PREDICTIONS
-from components.preprocessing import transformed_name
-from pipeline import label as label_lib
+from components.lib import metrics
+from components.user.model import PREDICTIONS
+from components.user.preprocessing import transformed_name
+from components.lib import label as label_lib
 from pipeline.config import Config
 
 

@@ -10,18 +10,19 @@ from tfx.orchestration import data_types
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 
-from components import drift
+from components.lib import drift
 from components.drift_check import DriftCheck
 from components.evaluator import BaselineAwareEvaluator
 from components.pusher import VersionedPusher
 from components.report.component import Report
 from components.schema_import import FingerprintedImportSchemaGen
 from components.serving_baseline import ServingBaseline
-from components.span_window import WindowedCsvExampleGen
+from components.csv_example_gen import WindowedCsvExampleGen
 from components.trainer import StepsTrainer
 from components.validation_gate import GatedExampleValidator
-from pipeline import eval_config, parallel
-from pipeline import label as label_lib
+from pipeline import eval_config
+from pipeline import parallel
+from components.lib import label as label_lib
 from pipeline.config import Config
 from pipeline.lineage import code_fingerprint
 
@@ -30,7 +31,7 @@ COMPONENT_IDS = ["CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleVa
                  "DriftCheck", "Transform", "Trainer", "ServingBaseline", "Evaluator", "Pusher",
                  "Report"]
 # The nodes that stop a run on bad data (schema anomalies; drift with drift_policy: stop). When
-# a run fails, a gate's failure is its cause (pipeline/dag_runner.py).
+# a run fails, a gate's failure is its cause (pipeline/local/dag_runner.py).
 GATES = ("ExampleValidator", "DriftCheck")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
-from components import spans
+from components.lib import spans
 from pipeline.config import Config
 
 HEAVY_COMPONENTS = ("CsvExampleGen", "Evaluator")  # ExampleGen: for the shard count

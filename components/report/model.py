@@ -19,7 +19,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
-from components.properties import prop
+from components.lib.properties import prop
 
 Artifact = metadata_store_pb2.Artifact
 
@@ -327,7 +327,7 @@ def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     from tensorflow_model_analysis.slicer import slicer_lib
     from tensorflow_model_analysis.writers import eval_config_writer
 
-    from components import metrics
+    from components.lib import metrics
 
     path = evaluation.uri
     eval_config = eval_config_writer.load_eval_run(path)[0]
@@ -446,7 +446,7 @@ def _threshold_row(key, threshold, values, slice_name: str, baseline: Optional[s
 
 def _class_metrics(values, candidate: str, baseline: Optional[str],
                    classes: List[str]) -> Dict[str, ClassMetrics]:
-    from components import metrics
+    from components.lib import metrics
 
     found: Dict[int, Tuple[Dict[str, float], Dict[str, float]]] = {}
     for key, value in values.items():

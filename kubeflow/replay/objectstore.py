@@ -26,8 +26,8 @@ from typing import Dict, List, Optional, Tuple
 
 # The variables an S3 client reads (AWS SDKs and boto3 alike) are the ones the data tasks
 # read; the launcher's MinIO provider gets the same from the kfp-launcher ConfigMap.
-from components.s3_filesystem import ACCESS_KEY_ENV, DEFAULT_REGION as REGION
-from components.s3_filesystem import ENDPOINT_ENV, REGION_ENV, SECRET_KEY_ENV
+from components.lib.s3_filesystem import ACCESS_KEY_ENV, DEFAULT_REGION as REGION
+from components.lib.s3_filesystem import ENDPOINT_ENV, REGION_ENV, SECRET_KEY_ENV
 from kubeflow.entrypoint import MIRRORS
 
 # Where `make minio` installs the server (outside the checkout, so clones share it).

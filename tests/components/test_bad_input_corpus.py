@@ -8,10 +8,12 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
 
-from components.csv_example_gen import CsvDataError, read_csv_as_examples, record_batches
-from components.validation_gate import describe
-from components import spans
-from pipeline import config, preflight
+from components.lib.csv_read import CsvDataError, record_batches
+from components.lib.examples import read_csv_as_examples
+from components.lib.anomalies import describe
+from components.lib import spans
+from pipeline import config
+from pipeline.local import preflight
 from tests.bad_inputs.cases import BY_NAME, CASES, GATE, READER
 from tests.conftest import SCHEMA
 
@@ -69,10 +71,10 @@ def test_valid_dialects_read_like_the_plain_file_and_pass_the_gate():
 
 @pytest.mark.parametrize("block", [5, 7, 1 << 22])  # 5 splits the two bytes of 'ö'
 def test_non_utf8_offset_is_right_across_read_blocks(tmp_path, monkeypatch, block):
-    from components import csv_example_gen
+    from components.lib import csv_read
 
-    monkeypatch.setattr(csv_example_gen, "_BLOCK_SIZE", block)
+    monkeypatch.setattr(csv_read, "_BLOCK_SIZE", block)
     path = tmp_path / "x.csv"
     path.write_bytes("a,b\nö,1\nx,2\n".encode() + b"y\xff,3\n")
     # 'a,b\n' is 4 bytes, 'ö,1\n' 5 and 'x,2\n' 4, so 'y' is byte 13 and the bad byte 14.
-    assert csv_example_gen._first_non_utf8(str(path)) == (14, 4, "invalid start byte")
+    assert csv_read._first_non_utf8(str(path)) == (14, 4, "invalid start byte")

@@ -3,7 +3,8 @@ import pyarrow as pa
 import pytest
 import tensorflow as tf
 
-from components.csv_example_gen import CsvDataError, infer_column_types, read_csv_as_examples
+from components.lib.csv_read import CsvDataError, infer_column_types
+from components.lib.examples import read_csv_as_examples
 from tests.conftest import span_file
 
 

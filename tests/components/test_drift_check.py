@@ -7,7 +7,9 @@ import shutil
 import pytest
 from tfx.types import standard_artifacts
 
-from components import drift, drift_check, span_window
+from components import drift_check
+from components.lib import drift
+from components.lib import spans as spans_lib
 from tests.conftest import DATA, SCHEMA, span_file
 
 THRESHOLDS = drift.Thresholds(0.25, 0.25, 0.25, 0.25)
@@ -39,7 +41,7 @@ def _skewed_copy(source: str, target: str) -> None:
 
 def _run(tmp_path, data_root: str, policy: str):
     examples = standard_artifacts.Examples()
-    examples.set_string_custom_property(span_window.SPANS, "2")
+    examples.set_string_custom_property(spans_lib.SPANS, "2")
     schema = standard_artifacts.Schema()
     schema.uri = str(tmp_path / "schema")
     os.makedirs(schema.uri)
@@ -137,7 +139,7 @@ def test_the_same_data_through_the_real_statistics_gen_shows_no_drift(tmp_path):
         "output_config": proto_utils.proto_to_json(one_split),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE})
     examples.split_names = '["train"]'
-    examples.set_string_custom_property(span_window.SPANS, "2")
+    examples.set_string_custom_property(spans_lib.SPANS, "2")
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(tmp_path / "statistics")
     statistics_gen.Executor().Do({"examples": [examples]}, {"statistics": [statistics]},

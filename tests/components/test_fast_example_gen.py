@@ -11,9 +11,11 @@ from tfx.components.example_gen.csv_example_gen import executor as stock_csv
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
+from components.lib import examples as example_io
 
-from components import csv_example_gen
-from components.csv_example_gen import CsvDataError, Executor
+from components.lib import csv_read
+from components.csv_example_gen import Executor
+from components.lib.csv_read import CsvDataError
 from tests.conftest import DATA
 
 SPLITS = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
@@ -122,10 +124,10 @@ def test_artifact_records_splits_and_stock_file_names(both):
 
 
 def test_encoding_is_deterministic_across_column_orders():
-    batch = next(csv_example_gen.record_batches(os.path.join(DATA, "span-2", "penguins.csv")))
+    batch = next(csv_read.record_batches(os.path.join(DATA, "span-2", "penguins.csv")))
     reordered = pa.RecordBatch.from_arrays(batch.columns[::-1], batch.schema.names[::-1])
-    encoded = csv_example_gen.encode_deterministic(batch)
-    assert encoded == csv_example_gen.encode_deterministic(reordered)
+    encoded = example_io.encode_deterministic(batch)
+    assert encoded == example_io.encode_deterministic(reordered)
     assert all(tf.train.Example.FromString(e).SerializeToString(deterministic=True) == e
                for e in encoded)
 
@@ -135,20 +137,20 @@ def test_split_ratio_follows_the_buckets(tmp_path):
     span.mkdir()
     (span / "rows.csv").write_text(
         "id,x\n" + "".join(f"{i},{i % 7}.5\n" for i in range(30000)))
-    counts = csv_example_gen.write_splits(
+    counts = example_io.write_splits(
         [str(span / "rows.csv")], [str(tmp_path / "a"), str(tmp_path / "b")],
-        csv_example_gen.bucket_bounds(SPLITS))
+        example_io.bucket_bounds(SPLITS))
     assert sum(counts) == 30000
     assert abs(counts[0] / 30000 - 2 / 3) < 0.02
 
 
 def test_guess_disproved_by_a_later_block_falls_back_to_whole_file_types(tmp_path, monkeypatch):
-    monkeypatch.setattr(csv_example_gen, "_GUESS_BLOCK_SIZE", 64)
-    monkeypatch.setattr(csv_example_gen, "_BLOCK_SIZE", 64)
+    monkeypatch.setattr(csv_read, "_GUESS_BLOCK_SIZE", 64)
+    monkeypatch.setattr(csv_read, "_BLOCK_SIZE", 64)
     path = tmp_path / "late.csv"
     path.write_text("n,s\n" + "1,a\n" * 50 + "2.5,b\n")
-    assert csv_example_gen.guess_column_types(str(path))["n"] == pa.int64()
-    counts = csv_example_gen.write_splits([str(path)], [str(tmp_path / "out")])
+    assert csv_read.guess_column_types(str(path))["n"] == pa.int64()
+    counts = example_io.write_splits([str(path)], [str(tmp_path / "out")])
     assert counts == [51]
     records = [r.numpy() for r in tf.data.TFRecordDataset(
         glob.glob(str(tmp_path / "out" / "*")), compression_type="GZIP")]
@@ -187,14 +189,14 @@ def test_empty_span_is_a_clear_error(tmp_path):
 
 
 def test_sharded_output_holds_the_same_examples_in_the_same_splits(tmp_path, monkeypatch):
-    monkeypatch.setattr(csv_example_gen, "_BLOCK_SIZE", 4096)  # many record batches
+    monkeypatch.setattr(csv_read, "_BLOCK_SIZE", 4096)  # many record batches
     path = tmp_path / "rows.csv"
     path.write_text("id,x\n" + "".join(f"{i},{i % 7}.5\n" for i in range(5000)))
 
     def write(out, shards):
         dirs = [str(tmp_path / out / "train"), str(tmp_path / out / "eval")]
-        counts = csv_example_gen.write_splits([str(path)], dirs,
-                                              csv_example_gen.bucket_bounds(SPLITS), shards)
+        counts = example_io.write_splits([str(path)], dirs,
+                                              example_io.bucket_bounds(SPLITS), shards)
         return counts, dirs
 
     one_counts, one = write("one", 1)
@@ -218,4 +220,4 @@ def test_sharded_output_holds_the_same_examples_in_the_same_splits(tmp_path, mon
       "--direct_running_mode=multi_processing", "--direct_num_workers=2"], 2),
 ])
 def test_one_shard_per_worker_process(args, shards):
-    assert csv_example_gen.shard_count(args) == shards
+    assert example_io.shard_count(args) == shards

@@ -10,7 +10,9 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import span_window
+from components import csv_example_gen
+
+from components.lib import spans as spans_lib
 from tests.conftest import DATA, span_file
 
 PATTERN = "span-{SPAN}/*.csv"
@@ -32,7 +34,7 @@ def _exec_properties(root: str, end: int, window: int) -> dict:
             split_config=example_gen_pb2.SplitConfig(splits=[
                 example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
                 example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))),
-        "custom_config": proto_utils.proto_to_json(span_window.make_custom_config(PATTERN, window)),
+        "custom_config": proto_utils.proto_to_json(spans_lib.make_custom_config(PATTERN, window)),
         "span": end, "version": None,
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
@@ -49,12 +51,12 @@ def _count(uri: str) -> int:
 
 
 def test_window_spans_are_the_last_k_with_files(data):
-    assert span_window.window_spans(data, PATTERN, 3, 2) == [2, 3]
-    assert span_window.window_spans(data, PATTERN, 2, 5) == [1, 2]
+    assert spans_lib.window_spans(data, PATTERN, 3, 2) == [2, 3]
+    assert spans_lib.window_spans(data, PATTERN, 2, 5) == [1, 2]
     shutil.rmtree(os.path.join(data, "span-2"))
-    assert span_window.window_spans(data, PATTERN, 3, 2) == [1, 3]
-    with pytest.raises(span_window.SpanWindowError, match="span 2 has no files"):
-        span_window.window_spans(data, PATTERN, 2, 1)
+    assert spans_lib.window_spans(data, PATTERN, 3, 2) == [1, 3]
+    with pytest.raises(spans_lib.SpanWindowError, match="span 2 has no files"):
+        spans_lib.window_spans(data, PATTERN, 2, 1)
 
 
 @pytest.mark.parametrize("end, window, expected", [(2, 1, [2]), (3, 3, [1, 2, 3])])
@@ -62,12 +64,12 @@ def test_executor_reads_every_span_in_the_window_and_records_them(data, tmp_path
                                                                    expected):
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
-    span_window.Executor().Do({}, {"examples": [examples]}, _exec_properties(data, end, window))
-    assert examples.get_string_custom_property(span_window.SPANS) == ",".join(map(str, expected))
+    csv_example_gen.Executor().Do({}, {"examples": [examples]}, _exec_properties(data, end, window))
+    assert examples.get_string_custom_property(spans_lib.SPANS) == ",".join(map(str, expected))
     assert _count(examples.uri) == sum(_rows(span_file(s)) for s in expected)
-    fingerprints = json.loads(examples.get_string_custom_property(span_window.SPAN_FINGERPRINTS))
+    fingerprints = json.loads(examples.get_string_custom_property(spans_lib.SPAN_FINGERPRINTS))
     assert sorted(fingerprints) == [str(s) for s in expected]
-    assert fingerprints[str(expected[-1])] == span_window.content_fingerprint(
+    assert fingerprints[str(expected[-1])] == spans_lib.content_fingerprint(
         [os.path.join(data, f"span-{expected[-1]}", "penguins.csv")])
 
 
@@ -78,7 +80,7 @@ def test_driver_fingerprint_covers_every_span_in_the_window(data):
             example_gen_pb2.Input.Split(name="single_split", pattern=PATTERN)]))
         props["range_config"] = proto_utils.proto_to_json(range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=3, end_span_number=3)))
-        resolved = span_window.WindowDriver(None).resolve_exec_properties(props, None, None)
+        resolved = csv_example_gen.WindowDriver(None).resolve_exec_properties(props, None, None)
         assert resolved["span"] == 3
         return resolved["input_fingerprint"]
 

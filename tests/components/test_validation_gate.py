@@ -4,8 +4,8 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
 
-from components.csv_example_gen import record_batches
-from components.validation_gate import describe
+from components.lib.csv_read import record_batches
+from components.lib.anomalies import describe
 from tests.conftest import SCHEMA, span_file
 
 

@@ -10,8 +10,8 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 from tfx.utils import io_utils
 
-from components.csv_example_gen import read_csv_as_examples
-from components.preprocessing import preprocessing_fn
+from components.lib.examples import read_csv_as_examples
+from components.user.preprocessing import preprocessing_fn
 from tests.conftest import SCHEMA
 
 CUSTOM_CONFIG = {"label": "species", "exclude_features": ["year"]}

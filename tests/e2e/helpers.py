@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Dict, List, Mapping, Optional
 
-from pipeline import mlmd
+from pipeline.metadata import mlmd
 from tests.conftest import ROOT
 
 # The steps every penguins run trains for: enough to bless a model, few enough to be quick.

@@ -28,10 +28,10 @@ import sys
 
 import pytest
 
-from components import span_window
+from components.lib import spans as spans_lib
 from components.drift_check import load_report
 from components.serving_baseline import serving_version
-from pipeline import catalog, mlmd, run_record
+from pipeline.metadata import catalog, mlmd, run_record
 from tests.conftest import ROOT, span_file
 from tests.e2e.helpers import STEPS, cli, run_contexts, run_id_of, tree_hash
 
@@ -176,7 +176,7 @@ def test_models_lists_three_rows_with_lineage(world):
     for row in rows:
         (span,) = row["spans"]
         path = os.path.join(world.data, f"span-{span}", "penguins.csv")
-        assert row["span_fingerprints"] == {str(span): span_window.content_fingerprint([path])}
+        assert row["span_fingerprints"] == {str(span): spans_lib.content_fingerprint([path])}
     assert [r["blessed"] for r in rows] == [True, True, False]
     assert [r["pushed_versions"] for r in rows] == [[1], [2], []]
     assert [r["serving"] for r in rows] == [False, True, False]

@@ -15,7 +15,8 @@ import os
 import pytest
 import tensorflow_data_validation as tfdv
 
-from pipeline import factory, mlmd
+from pipeline import factory
+from pipeline.metadata import mlmd
 from tests.conftest import ROOT
 from tests.e2e.test_local_run import nodes_of, run_id_of
 from tests.e2e.test_tabular_tasks import cli, overall, serve

@@ -14,7 +14,8 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from pipeline import factory, mlmd
+from pipeline import factory
+from pipeline.metadata import mlmd
 from tests.conftest import DATA
 from tests.e2e.helpers import STEPS, cli, nodes_of, run_id_of
 

@@ -20,7 +20,7 @@ from typing import List
 import pytest
 
 from components.serving_baseline import version_dirs
-from pipeline import mlmd
+from pipeline.metadata import mlmd
 from pipeline.config import NAME_PATTERN
 from tests.bad_inputs.cases import BY_NAME, FAILING, SHUFFLED_LABELS
 from tests.conftest import DATA, ROOT, span_file

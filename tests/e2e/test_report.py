@@ -11,7 +11,7 @@ import pytest
 
 from components.report import component as report_component
 from components.drift_check import load_report
-from pipeline import mlmd
+from pipeline.metadata import mlmd
 from tests.conftest import DATA, ROOT
 from tests.e2e.helpers import STEPS, cli, nodes_of, run_id_of
 

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from pipeline import factory, mlmd
+from pipeline import factory
+from pipeline.metadata import mlmd
 from tests.conftest import ROOT
 from tests.e2e.helpers import cli, nodes_of, run_id_of
 

@@ -15,9 +15,9 @@ import os
 import pytest
 import yaml
 
-from components import span_window
+from components.lib import spans as spans_lib
 from components.drift_check import load_report
-from pipeline import catalog, mlmd
+from pipeline.metadata import catalog, mlmd
 from tests.conftest import DATA, SCHEMA
 from tests.e2e.helpers import STEPS, cli, error_lines, nodes_of, run_contexts, run_id_of, tree_hash
 
@@ -68,10 +68,10 @@ def test_a_window_of_two_trains_on_both_spans_and_drifts_against_the_window_befo
     assert "Model: blessed, pushed as version 1" in result.stdout
     nodes = nodes_of(out, run_id_of(result.stdout))
     (examples,) = nodes["CsvExampleGen"].outputs["examples"]
-    assert mlmd.prop(examples, span_window.SPANS) == "2,3"
+    assert mlmd.prop(examples, spans_lib.SPANS) == "2,3"
     assert mlmd.prop(examples, "span") == 3
-    recorded = json.loads(mlmd.prop(examples, span_window.SPAN_FINGERPRINTS))
-    assert recorded == {str(s): span_window.content_fingerprint(
+    recorded = json.loads(mlmd.prop(examples, spans_lib.SPAN_FINGERPRINTS))
+    assert recorded == {str(s): spans_lib.content_fingerprint(
         [os.path.join(DATA, f"span-{s}", "penguins.csv")]) for s in (2, 3)}
     # The Trainer read that one artifact: both spans' rows.
     assert nodes["Trainer"].inputs["examples"][0].id == examples.id
@@ -84,7 +84,7 @@ def test_a_span_range_reads_exactly_its_spans(range_stopped_by_drift, window_run
     out, _ = window_run
     _, run_id, _ = range_stopped_by_drift
     (examples,) = nodes_of(out, run_id)["CsvExampleGen"].outputs["examples"]
-    assert mlmd.prop(examples, span_window.SPANS) == "1,2"
+    assert mlmd.prop(examples, spans_lib.SPANS) == "1,2"
     assert mlmd.prop(examples, "span") == 2
 
 

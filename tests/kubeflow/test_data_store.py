@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from kubeflow import compile as compiler
 from kubeflow import replay as replayer
 from pipeline import config as config_lib
-from components import s3_filesystem
+from components.lib import s3_filesystem
 from tests.conftest import span_file
 from tests.kubeflow.test_replay import (cli, executor_output, output_metadata,  # noqa: F401
                                         run_id_of, spec_file, statuses, variant)

@@ -11,10 +11,10 @@ def _names(paths):
 
 
 def test_project_user_code_reaches_only_its_modules():
-    assert _names(user_code_modules("components.preprocessing.preprocessing_fn")) == {
-        "__init__.py", "preprocessing.py"}
-    assert _names(user_code_modules("components.model.run_fn")) == {
-        "__init__.py", "model.py", "preprocessing.py"}
+    assert _names(user_code_modules("components.user.preprocessing.preprocessing_fn")) == {
+        "__init__.py", "user/__init__.py", "user/preprocessing.py"}
+    assert _names(user_code_modules("components.user.model.run_fn")) == {
+        "__init__.py", "user/__init__.py", "user/model.py", "user/preprocessing.py"}
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline import config as config_lib
-from pipeline import factory, parallel
+from pipeline import factory
+from pipeline import parallel
 from tests.conftest import span_file
 
 MULTI = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]

@@ -1,0 +1,1 @@
+"""Libraries the components share; they never import pipeline or kubeflow."""

@@ -1,0 +1,1 @@
+"""ML Metadata readers: the store, catalog, run record, report sources, lineage, blessing."""

@@ -1,0 +1,1 @@
+"""Later-stage operations on a run: monitor, rollback, schema inference."""
