@@ -5,9 +5,13 @@ so the same code runs in the local Beam run and inside the Kubeflow pipeline ima
 """
 import os
 
-# TFX 1.16 user code and TFMA expect Keras 2 SavedModels; TF 2.16 defaults to Keras 3.
-# This must happen before TensorFlow is first imported in any process that loads us.
+# The one place the Keras switch is set. TFX 1.16 user code and TFMA expect Keras 2
+# SavedModels; TF 2.16 defaults to Keras 3. It must happen before TensorFlow is first imported,
+# so ``pipeline`` and ``kubeflow`` import this package first, and the user code, the components
+# and the Kubeflow entry point all live below it.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) hides our own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def __getattr__(name: str):

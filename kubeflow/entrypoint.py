@@ -177,5 +177,4 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     main(sys.argv[1:])

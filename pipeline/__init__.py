@@ -1,7 +1,3 @@
-"""The pipeline package: config, the one pipeline factory, runners and the CLI."""
-import os
-
-# TFX 1.16 user code and TFMA expect Keras 2 SavedModels; TF 2.16 defaults to Keras 3.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-# TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) hides our own output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+"""The pipeline package: config, the one pipeline factory, the local orchestrator, ML Metadata
+readers, operations and the CLI."""
+import components  # noqa: F401  (sets the Keras switch before anything imports TensorFlow)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 import yaml
 
 from components.lib import spans
+from components.lib.label import CLASSIFICATION, REGRESSION, TASKS
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(PROJECT_ROOT, "config.yaml")
@@ -36,7 +37,7 @@ class DataConfig:
     span: Optional[int] = None            # None: the latest span found under root
     window: int = 1                       # train on the last `window` spans up to `span`
     label: str = "species"
-    task: str = "classification"          # or regression: a numeric label, predicted as a number
+    task: str = CLASSIFICATION            # or regression: a numeric label, predicted as a number
     exclude_features: List[str] = field(default_factory=lambda: ["year"])
     train_buckets: int = 2                # hash split: train gets 2 of 3 buckets
     eval_buckets: int = 1
@@ -212,7 +213,6 @@ def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
 
 
-TASKS = ("classification", "regression")
 _CHOICES = {("monitoring", "drift_policy"): ("record", "stop"), ("data", "task"): TASKS,
             ("evaluator", "regression_metric"): ("mean_absolute_error", "mean_squared_error")}
 _POSITIVE = {("data", "train_buckets"), ("data", "eval_buckets"), ("trainer", "train_steps"),
@@ -285,7 +285,7 @@ def _validate(cfg: Config, source: str) -> None:
         if _get(cfg, path) not in allowed:
             raise ConfigError(f"{source}: {'.'.join(path)}: must be one of {', '.join(allowed)}, "
                               f"got {_get(cfg, path)!r}")
-    if cfg.data.task == "regression" and (cfg.evaluator.max_error is None
+    if cfg.data.task == REGRESSION and (cfg.evaluator.max_error is None
                                           or cfg.evaluator.max_error <= 0):
         raise ConfigError(f"{source}: evaluator.max_error: must be a positive bound on "
                           f"{cfg.evaluator.regression_metric} with data.task: regression, "

@@ -20,9 +20,10 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 from components.lib.csv_read import record_batches
 
 DRIFT, SKEW = "drift", "skew"
-_MEASURE_NAMES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
-                  anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE:
-                      "Jensen-Shannon"}
+MEASURE_NAMES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
+                 anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon",
+                 anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE:
+                     "normalized absolute difference"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def distances(anomalies: anomalies_pb2.Anomalies) -> List[Distance]:
         for kind, measurements in ((DRIFT, info.drift_measurements),
                                    (SKEW, info.skew_measurements)):
             for m in measurements:
-                found.append(Distance(feature, kind, _MEASURE_NAMES.get(m.type, str(m.type)),
+                found.append(Distance(feature, kind, MEASURE_NAMES.get(m.type, str(m.type)),
                                       round(float(m.value), 6), float(m.threshold)))
     return sorted(found, key=lambda d: (d.kind, d.feature))
 

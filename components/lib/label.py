@@ -1,7 +1,8 @@
 """What the label is: a string class, an integer class, or a numeric regression target.
 
 Read once from the config (``data.label``, ``data.task``) and the curated schema, so the
-factory, the TFMA config and preflight agree. A label that cannot work with its task fails
+factory, the TFMA config and preflight agree; the user code gets the same ``Label`` back from
+Transform's and the Trainer's ``custom_config`` (``from_custom_config``). A label that cannot work with its task fails
 here with one line naming the setting and the schema, before any component runs.
 """
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, Dict, List
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
+CLASSIFICATION, REGRESSION = "classification", "regression"  # the tasks (data.task)
+TASKS = (CLASSIFICATION, REGRESSION)
 MAX_INT_CLASSES = 100  # an integer label with a wider range is a count or an amount
 
 
@@ -38,12 +40,25 @@ class Label:
         """An integer label's smallest class value: class id = value - offset."""
         return int(self.classes[0]) if self.integer else 0
 
+    @property
+    def regression(self) -> bool:
+        return self.task == REGRESSION
+
     def custom_config(self) -> Dict[str, Any]:
-        """What Transform and the Trainer need beyond the label's name. Empty for a string
-        class label, so the penguins pipeline (and its cache keys) stays as it was."""
+        """What Transform and the Trainer need beyond the label's name (the factory adds it
+        as ``label``; ``from_custom_config`` reads both back). Only what differs from a string
+        class label is written, so a string label's cache keys do not depend on the other
+        tasks; its classes come from Transform's vocabulary."""
         if self.task == REGRESSION:
             return {"task": REGRESSION}
         return {"label_classes": list(self.classes)} if self.integer else {}
+
+
+def from_custom_config(custom_config: Dict[str, Any]) -> Label:
+    """The ``Label`` in a component's ``custom_config`` (written by ``Label.custom_config``)."""
+    classes = [str(c) for c in custom_config.get("label_classes") or []]
+    return Label(custom_config["label"], custom_config.get("task", CLASSIFICATION), classes,
+                 integer=bool(classes))
 
 
 def read_schema(path: str) -> schema_pb2.Schema:

@@ -19,6 +19,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx.dsl.io import fileio
 
+from components.lib import tfma_results
 from components.lib.properties import prop
 
 Artifact = metadata_store_pb2.Artifact
@@ -28,10 +29,6 @@ Artifact = metadata_store_pb2.Artifact
 MIN_SLICE_EXAMPLES = 20
 OVERALL = "Overall"
 HISTOGRAM_BUCKETS = 10
-MEASURE_NAMES = {anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY: "L-infinity",
-                 anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE: "Jensen-Shannon",
-                 anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE:
-                     "normalized absolute difference"}
 TOP_VALUES = 6
 
 
@@ -278,12 +275,7 @@ class Report:
 
 def _slice_name(slice_key) -> Tuple[str, str]:
     """(display name, column) of a TFMA slice key proto."""
-    parts = []
-    for key in slice_key.single_slice_keys:
-        kind = key.WhichOneof("kind")
-        value = getattr(key, kind) if kind else ""
-        value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        parts.append((key.column, str(value)))
+    parts = tfma_results.slice_columns(slice_key)
     if not parts:
         return OVERALL, ""
     return ", ".join(f"{c} = {v}" for c, v in parts), ", ".join(c for c, _ in parts)
@@ -322,20 +314,18 @@ def class_names(model: Optional[Artifact], label: str) -> List[str]:
 
 def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     """The threshold table, per-slice and per-class metrics and the confusion matrix."""
-    import tensorflow_model_analysis as tfma
     from tensorflow_model_analysis.metrics import metric_specs, metric_types
     from tensorflow_model_analysis.slicer import slicer_lib
-    from tensorflow_model_analysis.writers import eval_config_writer
 
     from components.lib import metrics
 
     path = evaluation.uri
-    eval_config = eval_config_writer.load_eval_run(path)[0]
+    eval_config = tfma_results.load_eval_config(path)
     candidate = next((s.name for s in eval_config.model_specs if not s.is_baseline), "")
     baseline = next((s.name for s in eval_config.model_specs if s.is_baseline), None)
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(
         eval_config.metrics_specs, eval_config=eval_config)
-    validation = tfma.load_validation_result(path)
+    validation = tfma_results.load_validation(path)
     failures: Dict[bytes, List] = {}
     for per_slice in validation.metric_validations_per_slice:
         failures.setdefault(per_slice.slice_key.SerializeToString(), []).extend(per_slice.failures)
@@ -345,7 +335,7 @@ def load_evaluation(evaluation: Artifact, classes: List[str]) -> Evaluation:
     per_class: Dict[str, ClassMetrics] = {}
     metric_names: List[str] = []
     regression = None
-    for per_slice in tfma.load_metrics(path):
+    for per_slice in tfma_results.load_metrics(path):
         name, column = _slice_name(per_slice.slice_key)
         values: Dict[metric_types.MetricKey, float] = {}
         for kv in per_slice.metric_keys_and_values:
@@ -464,9 +454,7 @@ def _class_metrics(values, candidate: str, baseline: Optional[str],
 
 
 def _confusion(path: str, candidate: str, classes: List[str]) -> Optional[ConfusionMatrix]:
-    import tensorflow_model_analysis as tfma
-
-    for per_slice in tfma.load_plots(path):
+    for per_slice in tfma_results.load_plots(path):
         if per_slice.slice_key.single_slice_keys:
             continue
         for kv in per_slice.plot_keys_and_values:
@@ -561,13 +549,11 @@ def anomaly_rows(split: str, anomalies: anomalies_pb2.Anomalies) -> List[Anomaly
 
 
 def drift_rows(split: str, anomalies: anomalies_pb2.Anomalies) -> List[DriftRow]:
-    rows = []
-    for info in anomalies.drift_skew_info:
-        feature = ".".join(info.path.step)
-        for m in info.drift_measurements:
-            rows.append(DriftRow(split, feature, MEASURE_NAMES.get(m.type, str(m.type)), m.value,
-                                 m.threshold if m.threshold > 0 else None))
-    return rows
+    """The drift distances TFDV recorded in ``anomalies`` (threshold None where unset)."""
+    from components.lib import drift  # imports TFDV: only when there is drift to read
+
+    return [DriftRow(split, d.feature, d.measure, d.value, d.threshold if d.threshold > 0 else None)
+            for d in drift.distances(anomalies) if d.kind == drift.DRIFT]
 
 
 def measure_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
@@ -581,21 +567,13 @@ def measure_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
     Without thresholds every comparator gets 1, the largest either distance can reach, so
     TFDV reports each measurement and nothing is flagged.
     """
-    import tensorflow_data_validation as tfdv
+    from components.lib import drift
 
     categorical, numeric = thresholds or (1.0, 1.0)
-    probe = schema_pb2.Schema()
-    probe.CopyFrom(schema)
-    for feature in probe.feature:
-        feature.ClearField("drift_comparator")
-        if feature.name in set(skip):
-            continue
-        if feature.type == schema_pb2.BYTES:
-            feature.drift_comparator.infinity_norm.threshold = categorical
-        else:
-            feature.drift_comparator.jensen_shannon_divergence.threshold = numeric
-    anomalies = tfdv.validate_statistics(current, probe, previous_statistics=previous)
-    rows = drift_rows(split, anomalies)
+    probe = drift.with_comparators(schema, drift.Thresholds(categorical, numeric, 1.0, 1.0),
+                                   skip=skip, no_skew=[f.name for f in schema.feature])
+    rows = [DriftRow(split, d.feature, d.measure, d.value, d.threshold)
+            for d in drift.measure_drift(current, previous, probe)]
     if thresholds is None:
         rows = [DriftRow(r.split, r.feature, r.measure, r.value, None) for r in rows]
     return rows

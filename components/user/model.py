@@ -15,14 +15,13 @@ import os
 import tempfile
 from typing import Any, Callable, Dict, List, Tuple
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+from absl import logging
+import tensorflow_transform as tft
+from tfx_bsl.public import tfxio
 
-import tensorflow as tf  # noqa: E402
-from absl import logging  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-from tfx_bsl.public import tfxio  # noqa: E402
-
-from components.user.preprocessing import OOV_BUCKETS, label_vocabulary_name, transformed_name  # noqa: E402
+from components.lib.label import Label, from_custom_config
+from components.user.preprocessing import OOV_BUCKETS, label_vocabulary_name, transformed_name
 
 PREDICTIONS = "predictions"  # a regressor's serving output, in the label's units
 DEFAULTS: Dict[str, Any] = {"batch_size": 32, "hidden_units": [16, 8], "learning_rate": 0.01,
@@ -32,17 +31,13 @@ DEFAULTS: Dict[str, Any] = {"batch_size": 32, "hidden_units": [16, 8], "learning
 SCALE_BATCHES = 20
 
 
-def is_regression(settings: Dict[str, Any]) -> bool:
-    return settings.get("task") == "regression"
-
-
-def class_names(tf_transform_output: tft.TFTransformOutput,
-                settings: Dict[str, Any]) -> List[str]:
+def class_names(tf_transform_output: tft.TFTransformOutput, label: Label) -> List[str]:
     """Class names in class-id order: an integer label's from the config, a string label's
     from Transform's vocabulary."""
-    return list(settings.get("label_classes") or [
-        v.decode() for v in tf_transform_output.vocabulary_by_name(
-            label_vocabulary_name(settings["label"]))])
+    if label.integer:
+        return list(label.classes)
+    return [v.decode() for v in tf_transform_output.vocabulary_by_name(
+        label_vocabulary_name(label.name))]
 
 
 def _settings(custom_config: Dict[str, Any]) -> Dict[str, Any]:
@@ -76,9 +71,9 @@ def build_model(tf_transform_output: tft.TFTransformOutput, settings: Dict[str, 
                 ) -> tf.keras.Model:
     """Numeric features as they are, string features one-hot, then a small MLP: a softmax
     over the classes, or one linear output for a regression."""
-    label, hidden_units = settings["label"], settings["hidden_units"]
+    label, hidden_units = from_custom_config(settings), settings["hidden_units"]
     feature_spec = dict(tf_transform_output.transformed_feature_spec())
-    feature_spec.pop(transformed_name(label))
+    feature_spec.pop(transformed_name(label.name))
     inputs, encoded = {}, []
     for key, spec in sorted(feature_spec.items()):
         inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=spec.dtype)
@@ -92,11 +87,11 @@ def build_model(tf_transform_output: tft.TFTransformOutput, settings: Dict[str, 
     for units in hidden_units:
         x = tf.keras.layers.Dense(units, activation="relu")(x)
     optimizer = tf.keras.optimizers.Adam(settings["learning_rate"])
-    if is_regression(settings):
+    if label.regression:
         model = tf.keras.Model(inputs=inputs, outputs=tf.keras.layers.Dense(1)(x))
         model.compile(optimizer=optimizer, loss=tf.keras.losses.MeanSquaredError())
         return model
-    num_classes = len(class_names(tf_transform_output, settings))
+    num_classes = len(class_names(tf_transform_output, label))
     outputs = tf.keras.layers.Dense(num_classes, activation="softmax")(x)
     model = tf.keras.Model(inputs=inputs, outputs=outputs)
     model.compile(optimizer=optimizer, loss=tf.keras.losses.SparseCategoricalCrossentropy(),
@@ -114,12 +109,12 @@ def target_scale(train_data: tf.data.Dataset, batches: int = SCALE_BATCHES) -> T
 
 def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput,
                 settings: Dict[str, Any]) -> Dict[str, Any]:
-    label = settings["label"]
+    label = from_custom_config(settings)
     model.tft_layer = tf_transform_output.transform_features_layer()
     model_inputs = list(model.input_names)
-    regression = is_regression(settings)
+    regression = label.regression
     if not regression:
-        classes = tf.constant(class_names(tf_transform_output, settings))
+        classes = tf.constant(class_names(tf_transform_output, label))
 
     # autograph=False, as in input_fn: converting the transform layer and Keras' call to graph
     # code took most of the export's time, and neither signature branches on tensors.
@@ -127,7 +122,7 @@ def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutpu
                  autograph=False)
     def serve(serialized):
         spec = tf_transform_output.raw_feature_spec()
-        spec.pop(label)
+        spec.pop(label.name)
         transformed = model.tft_layer(tf.io.parse_example(serialized, spec))
         output = model({k: transformed[k] for k in model_inputs})
         if regression:
@@ -163,7 +158,7 @@ def fit(tf_transform_output: tft.TFTransformOutput, train_data: tf.data.Dataset,
     model = build_model(tf_transform_output, settings)
     names = list(model.input_names)
     loss_fn, optimizer = model.loss, model.optimizer
-    regression = is_regression(settings)
+    regression = from_custom_config(settings).regression
     if regression:
         model.target_mean, model.target_std = target_scale(train_data)
         metric = tf.keras.metrics.MeanAbsoluteError(name="mean absolute error")
@@ -210,8 +205,8 @@ def train(fn_args, make_dataset: Callable[..., tf.data.Dataset] = input_fn) -> t
     settings = _settings(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train_data, eval_data = [
-        make_dataset(files, fn_args.data_accessor, tf_transform_output, settings["label"],
-                 settings["batch_size"], settings["seed"])
+        make_dataset(files, fn_args.data_accessor, tf_transform_output,
+                     from_custom_config(settings).name, settings["batch_size"], settings["seed"])
         for files in (fn_args.train_files, fn_args.eval_files)]
     return fit(tf_transform_output, train_data, eval_data, settings, fn_args.train_steps,
                fn_args.eval_steps)
@@ -234,18 +229,19 @@ def export(model: tf.keras.Model, fn_args) -> None:
     signatures = _signatures(model, tf_transform_output, settings)
     served = tf.Module()
     served.weights = list(model.weights)
+    label = from_custom_config(settings)
     with tempfile.TemporaryDirectory() as scratch:
-        if settings.get("label_classes"):
+        if label.integer:
             # An integer label has no vocabulary: the model carries its class names as the
             # asset a string label's vocabulary would be (the report reads it).
-            served.label_classes = _classes_asset(scratch, settings)
+            served.label_classes = _classes_asset(scratch, label)
         _save(served, model, fn_args.serving_model_dir, signatures)
 
 
-def _classes_asset(folder: str, settings: Dict[str, Any]) -> tf.saved_model.Asset:
-    path = os.path.join(folder, label_vocabulary_name(settings["label"]))
+def _classes_asset(folder: str, label: Label) -> tf.saved_model.Asset:
+    path = os.path.join(folder, label_vocabulary_name(label.name))
     with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(f"{name}\n" for name in settings["label_classes"]))
+        f.write("".join(f"{name}\n" for name in label.classes))
     return tf.saved_model.Asset(path)
 
 

@@ -13,6 +13,8 @@ from typing import Any, Dict
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.lib.label import Label, from_custom_config
+
 OOV_BUCKETS = 1
 
 
@@ -44,31 +46,28 @@ def _z_score(value: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     return tf.math.divide_no_nan(_fill(value, mean) - mean, std)
 
 
-def _label(value: tf.Tensor | tf.SparseTensor, label: str,
-           custom_config: Dict[str, Any]) -> tf.Tensor:
+def _label(value: tf.Tensor | tf.SparseTensor, label: Label) -> tf.Tensor:
     """A regression target as a float; an integer class as its class id (value minus the
-    smallest class, per ``label_classes``); a string class through a vocabulary."""
-    if custom_config.get("task") == "regression":
+    smallest class); a string class through a vocabulary."""
+    if label.regression:
         return tf.cast(_fill(value, 0), tf.float32)  # schema presence 1.0: nothing is filled
-    classes = custom_config.get("label_classes")
-    if classes:
-        offset = int(classes[0])
-        return _fill(value, offset) - offset
+    if label.integer:
+        return _fill(value, label.offset) - label.offset
     # No OOV bucket: an unknown label is a data error the validation gate stops first.
     return tft.compute_and_apply_vocabulary(_fill(value, ""),
-                                            vocab_filename=label_vocabulary_name(label))
+                                            vocab_filename=label_vocabulary_name(label.name))
 
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
     """Maps raw features to model-ready ``<name>_xf`` features, each of shape [batch, 1]."""
-    label = custom_config["label"]
+    label = from_custom_config(custom_config)
     excluded = set(custom_config.get("exclude_features", []))
     outputs: Dict[str, tf.Tensor] = {}
     for key, value in sorted(inputs.items()):
         if key in excluded:
             continue
-        if key == label:
-            outputs[transformed_name(key)] = _label(value, label, custom_config)
+        if key == label.name:
+            outputs[transformed_name(key)] = _label(value, label)
         elif value.dtype == tf.string:
             # The vocabulary covers present values only; a missing one lands in the OOV bucket.
             present = value.values if isinstance(value, tf.SparseTensor) else value

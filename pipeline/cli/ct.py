@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 import click
 
 from pipeline import config as config_lib
+from pipeline.cli import abspath, load_config
 
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 
@@ -76,13 +77,7 @@ def watch_and_run(cfg: config_lib.Config, interval: float, max_runs: Optional[in
 
 
 def _load(config_path: Optional[str], output_root: Optional[str]) -> config_lib.Config:
-    import os
-
-    try:
-        return config_lib.load(config_path, {"output_root": os.path.abspath(output_root)
-                                             if output_root else None})
-    except config_lib.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    return load_config(config_path, {"output_root": abspath(output_root)})
 
 
 _config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),

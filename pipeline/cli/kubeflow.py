@@ -10,13 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 from pipeline import config as config_lib
-
-
-def _config(config_path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> config_lib.Config:
-    try:
-        return config_lib.load(config_path, overrides)
-    except config_lib.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+from pipeline.cli import load_config
 
 
 def _params(pairs: Tuple[str, ...]) -> Dict[str, str]:
@@ -45,7 +39,7 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
                     pipeline_root: Optional[str], beam_profile: Optional[str],
                     span: Optional[int]) -> None:
     """Compile the pipeline to a KFP v2 PipelineSpec (YAML) for open-source Kubeflow."""
-    cfg = _config(config_path)
+    cfg = load_config(config_path)
     from kubeflow import compile as compiler
 
     start = time.monotonic()
@@ -86,7 +80,7 @@ def replay_command(config_path: Optional[str], spec_path: str, root: Optional[st
 
     The object store is the MinIO server named by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and
     AWS_SECRET_ACCESS_KEY, or else one the replay starts with its data under --root."""
-    cfg = _config(config_path)
+    cfg = load_config(config_path)
     from kubeflow import compile as compiler
     from kubeflow import replay as replayer
 
@@ -178,7 +172,7 @@ def submit_command(config_path: Optional[str], spec_path: Optional[str], host: s
     """Upload a compiled spec and start a run (or a recurring run) on Kubeflow Pipelines.
 
     Credentials come from KFP_BEARER_TOKEN or KFP_COOKIE in the environment."""
-    cfg = _config(config_path)
+    cfg = load_config(config_path)
     from kubeflow import compile as compiler
     from kubeflow import submit as submitter
 

@@ -7,6 +7,7 @@ from typing import List, Optional
 import click
 
 from pipeline import config as config_lib
+from pipeline.cli import abspath, load_config
 
 
 def report_lines(cfg: config_lib.Config, run_id: str) -> List[str]:
@@ -43,11 +44,7 @@ def _relative(path: str) -> str:
 def report(run_id: Optional[str], output: Optional[str], output_root: Optional[str],
            config_path: Optional[str]) -> None:
     """Write the reviewer report (self-contained HTML + Markdown) of a past run."""
-    try:
-        cfg = config_lib.load(config_path, {
-            "output_root": os.path.abspath(output_root) if output_root else None})
-    except config_lib.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    cfg = load_config(config_path, {"output_root": abspath(output_root)})
     from pipeline.metadata import report_sources
 
     try:

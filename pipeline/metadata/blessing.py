@@ -3,16 +3,13 @@ from __future__ import annotations
 
 from typing import List
 
-import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.proto import validation_result_pb2
+from tensorflow_model_analysis.proto import config_pb2, validation_result_pb2
+
+from components.lib import tfma_results
+
 
 def _slice(key) -> str:
-    parts = []
-    for single in key.single_slice_keys:
-        kind = single.WhichOneof("kind")
-        value = getattr(single, kind) if kind else ""
-        parts.append(f"{single.column}={value.decode() if isinstance(value, bytes) else value}")
-    return ", ".join(parts)
+    return ", ".join(f"{column}={value}" for column, value in tfma_results.slice_columns(key))
 
 
 def _failure(failure: validation_result_pb2.ValidationFailure, where: str) -> str:
@@ -25,7 +22,7 @@ def _failure(failure: validation_result_pb2.ValidationFailure, where: str) -> st
         if change.HasField("relative"):
             return (f"{name} change {value:+.4g} against the serving model, more than the "
                     f"{change.relative.value:.0%} allowed{suffix}")
-        worse = "<" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else ">"
+        worse = "<" if change.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER else ">"
         return f"{name} change {value:+.2f} {worse} {change.absolute.value:+.2f} against the serving model{suffix}"
     bounds = threshold.value_threshold
     if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
@@ -37,7 +34,7 @@ def _failure(failure: validation_result_pb2.ValidationFailure, where: str) -> st
 
 def reasons(evaluation_uri: str, limit: int = 3) -> List[str]:
     """Up to ``limit`` failed thresholds, the overall slice first, e.g. 'accuracy 0.41 < 0.80'."""
-    result = tfma.load_validation_result(evaluation_uri)
+    result = tfma_results.load_validation(evaluation_uri)
     found = []
     for per_slice in sorted(result.metric_validations_per_slice,
                             key=lambda s: len(s.slice_key.single_slice_keys)):

@@ -16,6 +16,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.lib import tfma_results
 from components.serving_baseline import serving_version
 from pipeline.metadata import mlmd, run_record
 
@@ -162,12 +163,10 @@ def examples_spans(examples: Artifact) -> Tuple[List[int], Dict[str, str]]:
 
 def gated_metric(evaluation_uri: str) -> str:
     """The name of the first metric with a threshold in the Evaluator's config."""
-    from tensorflow_model_analysis.writers import eval_config_writer
-
     from components.lib import metrics
 
     try:
-        eval_config = eval_config_writer.load_eval_run(evaluation_uri)[0]
+        eval_config = tfma_results.load_eval_config(evaluation_uri)
     except Exception:  # an evaluation that failed midway has no config file
         return metrics.ACCURACY
     for spec in eval_config.metrics_specs:
@@ -190,26 +189,8 @@ def _metric_name(metric) -> str:
 def overall_metric(evaluation_uri: str) -> Tuple[str, Optional[float], Optional[float]]:
     """(name, candidate, baseline) of the gated metric, overall, from an Evaluator output;
     values None when absent."""
-    import tensorflow_model_analysis as tfma
-
     name = gated_metric(evaluation_uri)
-    candidate = baseline = None
-    try:
-        records = list(tfma.load_metrics(evaluation_uri))
-    except Exception:  # an evaluation that failed midway has no metrics file
-        return name, None, None
-    for record in records:
-        if record.slice_key.single_slice_keys:
-            continue
-        for kv in record.metric_keys_and_values:
-            if kv.key.name != name or kv.key.is_diff:
-                continue
-            value = kv.value.double_value.value
-            if kv.key.model_name == "baseline":
-                baseline = value
-            else:
-                candidate = value
-    return name, candidate, baseline
+    return (name, *tfma_results.overall_values(evaluation_uri, name))
 
 
 def version_origins(graph: Graph) -> Dict[int, int]:

@@ -9,7 +9,7 @@ A data case is a data root (``<case>/span-1/*.csv``) passed with ``--data``; a c
 * a component id: that component's execution FAILED in ML Metadata.
 
 ``expect`` lists texts the one error line must contain: the file, column or setting, and
-what is wrong. ``README.md`` ("What happens when things go wrong") shows the same table.
+what is wrong. ``docs/reliability.md`` shows the same table.
 """
 from __future__ import annotations
 

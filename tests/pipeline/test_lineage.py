@@ -11,10 +11,11 @@ def _names(paths):
 
 
 def test_project_user_code_reaches_only_its_modules():
+    label = {"lib/__init__.py", "lib/label.py"}  # the typed label the user code reads
     assert _names(user_code_modules("components.user.preprocessing.preprocessing_fn")) == {
-        "__init__.py", "user/__init__.py", "user/preprocessing.py"}
+        "__init__.py", "user/__init__.py", "user/preprocessing.py", *label}
     assert _names(user_code_modules("components.user.model.run_fn")) == {
-        "__init__.py", "user/__init__.py", "user/model.py", "user/preprocessing.py"}
+        "__init__.py", "user/__init__.py", "user/model.py", "user/preprocessing.py", *label}
 
 
 @pytest.fixture
