@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from tfx.components import StatisticsGen, Transform
 from tfx.orchestration import data_types
@@ -61,20 +61,9 @@ def local_target(cfg: Config, span: Optional[int]) -> Target:
                   heavy_beam_args=parallel.local_beam_args(cfg, span))
 
 
-def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional[Target] = None,
-                    serving_state: str = "", metadata_connection_config=None,
-                    beam_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
-    """Builds the pipeline; by default for a local run on ``span``.
-
-    ``target`` says where data and outputs live (see ``local_target``; the Kubeflow compiler
-    passes its own). ``serving_state`` is what the caller saw in the push destination; it keys
-    the ServingBaseline cache so a new push is never answered from a stale cache.
-    """
-    target = target or local_target(cfg, span)
-    label = label_lib.of_config(cfg)
-    if beam_args is not None:
-        target = dataclasses.replace(target, beam_args=beam_args)
-    example_gen = WindowedCsvExampleGen(
+def _example_gen(cfg: Config, target: Target) -> WindowedCsvExampleGen:
+    """ExampleGen over the span window: the train/eval hash split; a fixed span if given."""
+    return WindowedCsvExampleGen(
         span_pattern=cfg.data.span_pattern, window=cfg.data.window,
         input_base=target.data_root,
         input_config=example_gen_pb2.Input(splits=[
@@ -86,17 +75,12 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
             static_range=range_config_pb2.StaticRange(start_span_number=target.span,
                                                       end_span_number=target.span)),
     ).with_id("CsvExampleGen")
-    examples = example_gen.outputs["examples"]
 
-    statistics_gen = StatisticsGen(examples=examples)
-    schema_gen = FingerprintedImportSchemaGen(
-        schema_file=target.schema_file, fingerprint_of=cfg.schema).with_id("ImportSchemaGen")
-    schema = schema_gen.outputs["schema"]
-    validator = GatedExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema).with_id("ExampleValidator")
-    # Drift from the previous span: recorded, or a stop with monitoring.drift_policy: stop.
-    drift_check = DriftCheck(
-        examples=examples, statistics=statistics_gen.outputs["statistics"], schema=schema,
+
+def _drift_check(cfg: Config, target: Target, examples, statistics, schema) -> DriftCheck:
+    """Drift from the previous span: recorded, or a stop with monitoring.drift_policy: stop."""
+    return DriftCheck(
+        examples=examples, statistics=statistics, schema=schema,
         data_root=target.data_root, span_pattern=cfg.data.span_pattern,
         thresholds=drift.Thresholds(
             categorical_drift=cfg.monitoring.categorical_drift,
@@ -106,6 +90,10 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
         skip_features=cfg.data.exclude_features, policy=cfg.monitoring.drift_policy,
     ).with_id("DriftCheck")
 
+
+def _transform_and_trainer(cfg: Config, target: Target, label: label_lib.Label, examples,
+                           schema) -> Tuple[Transform, StepsTrainer]:
+    """Transform (analysis only) and the Trainer, both given the typed label."""
     # Transform only analyzes: the Trainer applies its graph to the raw examples (writing the
     # transformed examples cost more than the analysis). No pre/post statistics either (two
     # more TFDV passes nobody reads) and no analyzer cache (nothing feeds it back). The TF1
@@ -131,6 +119,35 @@ def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional
                        "learning_rate": cfg.trainer.learning_rate, "seed": cfg.trainer.seed,
                        **label.custom_config(),
                        "code_fingerprint": code_fingerprint(cfg.trainer.run_fn)}).with_id("Trainer")
+    return transform, trainer
+
+
+def create_pipeline(cfg: Config, span: Optional[int] = None, *, target: Optional[Target] = None,
+                    serving_state: str = "", metadata_connection_config=None,
+                    beam_args: Optional[List[str]] = None) -> tfx_pipeline.Pipeline:
+    """Builds the pipeline; by default for a local run on ``span``.
+
+    ``target`` says where data and outputs live (see ``local_target``; the Kubeflow compiler
+    passes its own). ``serving_state`` is what the caller saw in the push destination; it keys
+    the ServingBaseline cache so a new push is never answered from a stale cache.
+    """
+    target = target or local_target(cfg, span)
+    label = label_lib.of_config(cfg)
+    if beam_args is not None:
+        target = dataclasses.replace(target, beam_args=beam_args)
+    example_gen = _example_gen(cfg, target)
+    examples = example_gen.outputs["examples"]
+
+    statistics_gen = StatisticsGen(examples=examples)
+    schema_gen = FingerprintedImportSchemaGen(
+        schema_file=target.schema_file, fingerprint_of=cfg.schema).with_id("ImportSchemaGen")
+    schema = schema_gen.outputs["schema"]
+    validator = GatedExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema).with_id("ExampleValidator")
+    drift_check = _drift_check(cfg, target, examples, statistics_gen.outputs["statistics"],
+                               schema)
+
+    transform, trainer = _transform_and_trainer(cfg, target, label, examples, schema)
     # The gate: no anomaly-free data (and, with drift_policy stop, no drift), no model. It
     # sits before the Trainer, not Transform: Transform's analysis then runs while
     # StatisticsGen computes the statistics the gate reads (ForkingDagRunner, and parallel

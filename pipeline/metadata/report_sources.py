@@ -10,6 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.report import component as report_component
 from components.report import model
+from components.report import data as report_data
 from pipeline import factory
 from pipeline.metadata import mlmd
 from pipeline.config import Config
@@ -56,7 +57,7 @@ def stopped_reason(nodes: Dict[str, mlmd.NodeRun], sources: model.Sources) -> Op
             from components.lib.anomalies import describe
 
             found: List[str] = []
-            for anomalies in model.validate(sources.statistics, sources.schema).values():
+            for anomalies in report_data.validate(sources.statistics, sources.schema).values():
                 found += describe(anomalies)
             if found:
                 return (f"{node}: data does not match the schema: "

@@ -11,6 +11,8 @@ from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.utils import import_utils
 
 from components.report import model, render
+
+from components.report import data as report_data
 from components.report.component import HTML_KEY, MARKDOWN_KEY, ReportSpec
 from tests.components.report import report_fixtures as fx
 
@@ -134,16 +136,16 @@ def test_drift_between_two_spans_with_and_without_thresholds():
 
     schema = io_utils.SchemaReader().read(SCHEMA)
     span2, span3 = drift.csv_statistics([span_file(2)]), drift.csv_statistics([span_file(3)])
-    measured = model.measure_drift(span3, span2, schema, "train", skip=["year"])
+    measured = report_data.measure_drift(span3, span2, schema, "train", skip=["year"])
     assert {r.feature for r in measured} == {"bill_length_mm", "bill_depth_mm", "body_mass_g",
                                              "flipper_length_mm", "island", "sex", "species"}
     assert all(r.threshold is None and not r.flagged and 0 < r.value < 1 for r in measured)
     assert {r.measure for r in measured if r.feature == "island"} == {"L-infinity"}
-    strict = model.measure_drift(span3, span2, schema, "train", (0.01, 0.01), skip=["year"])
+    strict = report_data.measure_drift(span3, span2, schema, "train", (0.01, 0.01), skip=["year"])
     assert [r.value for r in strict] == pytest.approx([r.value for r in measured])
     assert [r.flagged for r in strict] == [r.value > 0.01 for r in strict]
     assert any(r.flagged for r in strict) and all(r.threshold == 0.01 for r in strict)
-    same = model.measure_drift(span2, span2, schema, "train", (0.01, 0.01), skip=["year"])
+    same = report_data.measure_drift(span2, span2, schema, "train", (0.01, 0.01), skip=["year"])
     assert len(same) == 7 and all(r.value == pytest.approx(0) and not r.flagged for r in same)
 
 
