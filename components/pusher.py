@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Dict, List, Optional
 
@@ -17,37 +16,13 @@ from tfx import types
 from tfx.components import Pusher
 from tfx.components.pusher import executor as stock
 from tfx.dsl.components.base import executor_spec
-from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.serving_baseline import serving_version, version_dirs
+from components.lib.serving_store import model_fingerprint, push, serving_version
 
 ALREADY_SERVING = "already_serving_version"
-
-
-def model_fingerprint(model_dir: str) -> str:
-    """SHA-256 over every file's relative path and bytes."""
-    digest = hashlib.sha256()
-    for root, _, files in sorted(fileio.walk(model_dir)):
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, model_dir).encode())
-            with fileio.open(path, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest()
-
-
-def push(model_dir: str, serving_dir: str) -> int:
-    """Copies ``model_dir`` in as the next version and returns that version."""
-    version = max(version_dirs(serving_dir), default=0) + 1
-    final = os.path.join(serving_dir, str(version))
-    staging = os.path.join(serving_dir, f".staging-{version}-{os.getpid()}")
-    fileio.makedirs(serving_dir)
-    io_utils.copy_dir(model_dir, staging)
-    fileio.rename(staging, final)
-    return version
 
 
 class Executor(stock.Executor):

@@ -14,36 +14,18 @@ new candidate always gets the model that serves when it is evaluated.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
+from components.lib.serving_store import serving_version
+
 HAS_MODEL = "has_model"
 SERVING_VERSION = "serving_version"
-
-
-def version_dirs(serving_dir: str) -> Dict[int, str]:
-    """Pushed versions under ``serving_dir``: {version: path}, complete pushes only."""
-    if not fileio.exists(serving_dir):
-        return {}
-    versions = {}
-    for name in fileio.listdir(serving_dir):
-        name = name.rstrip("/")
-        path = os.path.join(serving_dir, name)
-        if name.isdigit() and fileio.exists(os.path.join(path, "saved_model.pb")):
-            versions[int(name)] = path
-    return versions
-
-
-def serving_version(serving_dir: str) -> Optional[int]:
-    """The version a model server would load: the highest complete one, or None."""
-    versions = version_dirs(serving_dir)
-    return max(versions) if versions else None
 
 
 class ServingBaselineSpec(types.ComponentSpec):

@@ -17,7 +17,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.lib import tfma_results
-from components.serving_baseline import serving_version
+from components.lib.serving_store import serving_version
 from pipeline.metadata import mlmd, run_record
 
 Artifact = metadata_store_pb2.Artifact

@@ -15,15 +15,14 @@ from typing import Dict
 
 from ml_metadata.metadata_store import metadata_store
 
-from pipeline.config import Config
+from pipeline.config import PROJECT_ROOT, Config
 
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("git_sha", "git_dirty", "config_hash", "user", "host")
 
 
 def _git(*args: str) -> str:
     try:
-        out = subprocess.run(["git", *args], cwd=PROJECT_DIR, capture_output=True, text=True,
+        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
                              timeout=10)
     except (OSError, subprocess.SubprocessError):
         return ""

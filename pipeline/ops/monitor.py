@@ -20,7 +20,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from components.lib import drift
-from components.serving_baseline import serving_version
+from components.lib.serving_store import serving_version
 from pipeline.metadata import catalog, mlmd
 from pipeline.config import Config
 

@@ -18,8 +18,7 @@ from typing import Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher import push
-from components.serving_baseline import serving_version, version_dirs
+from components.lib.serving_store import push, serving_version, version_dirs
 from pipeline.metadata import catalog, mlmd, run_record
 from pipeline.config import Config
 

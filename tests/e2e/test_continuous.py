@@ -30,7 +30,7 @@ import pytest
 
 from components.lib import spans as spans_lib
 from components.drift_check import load_report
-from components.serving_baseline import serving_version
+from components.lib.serving_store import serving_version
 from pipeline.metadata import catalog, mlmd, run_record
 from tests.conftest import ROOT, span_file
 from tests.e2e.helpers import STEPS, cli, run_contexts, run_id_of, tree_hash

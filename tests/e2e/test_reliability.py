@@ -19,7 +19,7 @@ from typing import List
 
 import pytest
 
-from components.serving_baseline import version_dirs
+from components.lib.serving_store import version_dirs
 from pipeline.metadata import mlmd
 from pipeline.config import NAME_PATTERN
 from tests.bad_inputs.cases import BY_NAME, FAILING, SHUFFLED_LABELS

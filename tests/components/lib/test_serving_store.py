@@ -1,5 +1,5 @@
 """Only complete pushes count as versions: a killed push never serves or becomes the baseline."""
-from components.serving_baseline import serving_version, version_dirs
+from components.lib.serving_store import serving_version, version_dirs
 
 
 def test_staging_and_incomplete_folders_are_not_versions(tmp_path):
