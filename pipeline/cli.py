@@ -155,6 +155,10 @@ from pipeline import cli_report  # noqa: E402
 
 cli_report.register(main)
 
+from pipeline import cli_serve  # noqa: E402
+
+cli_serve.register(main)
+
 
 if __name__ == "__main__":
     main()
