@@ -110,3 +110,41 @@ def test_metrics_count_requests_errors_and_the_version(serve, rows):
     assert float(lines['serving_request_seconds_count{route="predict"}']) == 4
     assert float(lines["serving_model_version"]) == 2
     assert float(lines["serving_predicted_rows_total"]) == 3
+
+
+def test_the_serve_command_serves_the_pushed_model(tmp_path, exported_models, rows):
+    """``python -m pipeline serve`` as a user starts it: its port flag, its startup lines."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from components.pusher import push
+    from tests.conftest import ROOT
+    from tests.pipeline.serving.conftest import free_port, write_config
+
+    out = str(tmp_path / "out")
+    push(exported_models[7], f"{out}/serving")
+    config, port = write_config(str(tmp_path), out, 1), free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--config", config,
+                                "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1/models/penguins"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+            try:
+                if httpx.get(url).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        answer = httpx.post(f"{url}:predict", json={"instances": [rows[0][1]]})
+        want = expected(exported_models, rows[:1], seed=7)
+        assert_rows_equal(answer.json()["predictions"], want)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert f"Model server for {out}/serving at {url}" in output
+    assert "Serving version 1 of penguins" in output
