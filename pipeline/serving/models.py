@@ -76,7 +76,11 @@ def load(version: int, path: str) -> LoadedModel:
                   if name != "transform_features"}  # TFMA's, not a prediction
     if DEFAULT_SIGNATURE not in signatures:
         raise ValueError(f"{path}: no {DEFAULT_SIGNATURE} signature")
-    return LoadedModel(version, path, saved, signatures)
+    model = LoadedModel(version, path, saved, signatures)
+    for name in signatures:  # the first call is slow (TF's first run); not a user's request
+        model.predict(name, {i.name: np.zeros([0], i.dtype.as_numpy_dtype)
+                             for i in model.inputs(name)})
+    return model
 
 
 def folder_stamp(path: str) -> Tuple[Tuple[str, int, int], ...]:
