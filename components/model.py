@@ -8,7 +8,7 @@ The exported SavedModel has three signatures:
   regressor returns ``predictions`` in the label's units;
 * ``serving_raw`` takes one tensor per raw feature (no label), one value per row, and
   returns the same outputs as ``serving_default`` for the same rows: for clients sending
-  plain JSON rows;
+  plain JSON rows (left out when a column name is not a Python identifier);
 * ``transform_features`` takes raw serialized examples and returns the transformed
   features; TFMA uses it to get the transformed label.
 """
@@ -158,10 +158,15 @@ def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutpu
         parsed = tf.io.parse_example(serialized, tf_transform_output.raw_feature_spec())
         return model.tft_layer(parsed)
 
-    raw_inputs = {name: tf.TensorSpec([None], spec[name].dtype, name=name) for name in spec}
-    return {"serving_default": serve, "transform_features": transform_features,
-            RAW_SIGNATURE: tf.function(serve_raw, autograph=False).get_concrete_function(
-                **raw_inputs)}
+    signatures = {"serving_default": serve, "transform_features": transform_features}
+    if all(name.isidentifier() for name in spec):  # a signature's inputs are keyword arguments
+        raw_inputs = {name: tf.TensorSpec([None], spec[name].dtype, name=name) for name in spec}
+        signatures[RAW_SIGNATURE] = tf.function(serve_raw, autograph=False) \
+            .get_concrete_function(**raw_inputs)
+    else:
+        logging.warning("No %s signature: a column name is not a Python identifier (%s)",
+                        RAW_SIGNATURE, ", ".join(n for n in spec if not n.isidentifier()))
+    return signatures
 
 
 def _one_per_row(column: tf.Tensor) -> tf.SparseTensor:

@@ -1,12 +1,10 @@
 """The model server's commands: ``serve`` and ``label``."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional
 
 import click
 
-from pipeline import config as config_lib
 
 _config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                               help="Config file (default: config.yaml in the project).")
@@ -14,15 +12,16 @@ _output_option = click.option("--output-root", type=click.Path(),
                               help="Where the pushed models are (overrides output_root).")
 
 
-def _load(config_path: Optional[str], overrides: Dict[str, Any]) -> config_lib.Config:
-    try:
-        return config_lib.load(config_path, overrides)
-    except config_lib.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+def _load(config_path: Optional[str], overrides: Dict[str, Any]):
+    from pipeline import cli  # imported here: cli imports this module to register it
+
+    return cli._load(config_path, overrides)
 
 
 def _root(output_root: Optional[str]) -> Optional[str]:
-    return os.path.abspath(output_root) if output_root else None
+    from pipeline import cli
+
+    return cli._abspath(output_root)
 
 
 @click.command()
