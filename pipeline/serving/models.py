@@ -159,4 +159,7 @@ class ModelStore:
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            self.refresh()
+            try:
+                self.refresh()
+            except OSError:  # e.g. a version folder removed while listed: look again next poll
+                continue

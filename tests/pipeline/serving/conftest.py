@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from tests.conftest import DATA, ROOT, SCHEMA, span_file
+from tests.conftest import DATA, SCHEMA, span_file
 
 TRAIN_STEPS = 30
 SEEDS = (42, 7)
@@ -106,24 +106,28 @@ class Served:
         raise AssertionError(f"version {version} not served after {timeout}s: {status.text}")
 
 
-@pytest.fixture
-def serve(tmp_path, exported_models):
-    """serve(seeds=(42,), **serving settings): pushes the models of ``seeds`` in order with the
-    Pusher's push and starts a real server on them; stopped after the test."""
-    import httpx
-    import uvicorn
+class Servers:
+    """Starts real servers (uvicorn in a thread, on a free port) under one folder; stops them
+    all at ``close``."""
 
-    from components.pusher import push
-    from pipeline import config as config_lib
-    from pipeline.serving import server
+    def __init__(self, folder: str, exported_models: Dict[int, str]) -> None:
+        self.folder, self.exported_models, self.started = folder, exported_models, []
 
-    started = []
+    def start(self, seeds=(42,), **serving: Any) -> Served:
+        """Pushes the models of ``seeds`` in order with the Pusher's push, then serves them."""
+        import httpx
+        import uvicorn
 
-    def start(seeds=(42,), **serving: Any) -> Served:
-        root = str(tmp_path / "out")
-        cfg = config_lib.load(write_config(str(tmp_path), root, free_port(), **serving))
+        from components.pusher import push
+        from pipeline import config as config_lib
+        from pipeline.serving import server
+
+        folder = os.path.join(self.folder, f"server-{len(self.started)}")
+        os.makedirs(folder)
+        cfg = config_lib.load(write_config(folder, os.path.join(folder, "out"), free_port(),
+                                           **serving))
         for seed in seeds:
-            push(exported_models[seed], cfg.serving_dir)
+            push(self.exported_models[seed], cfg.serving_dir)
         running = server.build(cfg)
         uv = uvicorn.Server(uvicorn.Config(running.server.app(), host="127.0.0.1",
                                            port=cfg.serving.port, log_level="warning",
@@ -136,15 +140,32 @@ def serve(tmp_path, exported_models):
         url = f"http://127.0.0.1:{cfg.serving.port}"
         served = Served(url, f"{url}/v1/models/{cfg.pipeline_name}", cfg, running,
                         httpx.Client(base_url=url, timeout=60))
-        started.append((uv, thread, served))
+        self.started.append((uv, thread, served))
         return served
 
-    yield start
-    for uv, thread, served in started:
-        served.client.close()
-        uv.should_exit = True
-        thread.join(10)
-        served.running.close()
+    def close(self) -> None:
+        for uv, thread, served in self.started:
+            served.client.close()
+            uv.should_exit = True
+            thread.join(10)
+            served.running.close()
+
+
+@pytest.fixture
+def serve(tmp_path, exported_models):
+    """serve(seeds=(42,), **serving settings): a real server for this test."""
+    servers = Servers(str(tmp_path), exported_models)
+    yield servers.start
+    servers.close()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory, exported_models):
+    """One server (version 1, seed 42; max_body_bytes 20,000) for a module's tests that only
+    send requests."""
+    servers = Servers(str(tmp_path_factory.mktemp("shared")), exported_models)
+    yield servers.start(max_body_bytes=20_000)
+    servers.close()
 
 
 def in_process(model_dir: str, signature: str, **columns: Any) -> Dict[str, Any]:

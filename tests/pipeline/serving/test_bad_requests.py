@@ -49,8 +49,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("what,path,body,status,words", CASES, ids=[c[0] for c in CASES])
-def test_bad_request_then_a_good_one(serve, what, path, body, status, words):
-    served = serve(max_body_bytes=20_000)
+def test_bad_request_then_a_good_one(shared_server, what, path, body, status, words):
+    served = shared_server
     url = f"{served.url}/v1/models/{path}"
     bad = served.client.post(url, content=body) if isinstance(body, bytes) \
         else served.client.post(url, json=body)
