@@ -115,6 +115,8 @@ class Server:
                 response = await handler(request)
             except RequestError as e:
                 response = _error(str(e), e.status)
+            except Exception as e:  # e.g. the ground-truth file cannot be written: say so
+                response = _error(f"{type(e).__name__}: {e}".splitlines()[0], 500)
             label = getattr(request.state, "route", route)
             self.metrics.latency.labels(label).observe(time.perf_counter() - started)
             self.metrics.requests.labels(label, str(response.status_code)).inc()
@@ -200,7 +202,7 @@ class Server:
         body = await _body(request, self.settings.max_body_bytes)
         try:
             pairs = ground_truth.parse_body(json.loads(body), self.label)
-        except json.JSONDecodeError as e:
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise RequestError(f"body: not valid JSON ({e})") from None
         except ground_truth.GroundTruthError as e:
             raise RequestError(str(e)) from None

@@ -98,3 +98,14 @@ def test_csv_import_of_a_missing_file(tmp_path):
     missing = str(tmp_path / "nope.csv")
     result = CliRunner().invoke(main, ["label", "--output-root", str(tmp_path), "--csv", missing])
     assert result.exit_code == 1 and result.output.strip() == f"Error: {missing}: file not found"
+
+
+@pytest.mark.e2e
+def test_an_unwritable_ground_truth_file_is_a_500_and_the_server_goes_on(serve):
+    import os
+
+    served = serve()
+    os.makedirs(served.cfg.ground_truth_path)  # a folder where the file should be
+    failed = served.client.post(f"{served.model_url}/labels", json={"id": "a", "label": "Adelie"})
+    assert failed.status_code == 500 and "ground_truth.jsonl" in failed.json()["error"]
+    assert served.client.get(served.model_url).status_code == 200
