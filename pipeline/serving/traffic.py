@@ -49,6 +49,8 @@ class Skipped:
 class Traffic:
     """The served rows (one per row of each answered request) and what could not be read."""
     rows: pd.DataFrame
+    features: List[str] = field(default_factory=list)   # columns sent in the requests
+    outputs: List[str] = field(default_factory=list)    # columns of the responses
     skipped: List[Skipped] = field(default_factory=list)
     unanswered: int = 0       # requests without a response (or responses without a request)
 
@@ -241,24 +243,51 @@ def read_traffic(serving_root: str) -> Traffic:
     requests, responses = _events(log_files(serving_root), skipped)
     labels = read_labels(serving_root, skipped)
     records = []
+    features: Dict[str, None] = {}
+    outputs: Dict[str, None] = {}
     for ident, (event, rows, _) in requests.items():
         if ident not in responses:
             continue
         answer, _, skip = responses[ident]
         try:
-            outputs = response_rows(answer.get("data"), len(rows))
+            answers = response_rows(answer.get("data"), len(rows))
         except BadEvent as e:
             skip(str(e))
             continue
-        for i, (features, predicted) in enumerate(zip(rows, outputs)):
+        for i, (sent, predicted) in enumerate(zip(rows, answers)):
             row_id = ident if len(rows) == 1 else f"{ident}/{i}"
             label = labels.get(row_id, labels.get(f"{ident}/{i}") if len(rows) == 1 else None)
+            features.update(dict.fromkeys(sent))
+            outputs.update(dict.fromkeys(predicted))
             records.append({ROW_ID: row_id, REQUEST_ID: ident, TIME: event.get("time"),
                             VERSION: str(event.get("endpoint", answer.get("endpoint", ""))),
-                            **features, **predicted,
-                            LABEL: None if _missing(label) else label})
+                            **sent, **predicted, LABEL: None if _missing(label) else label})
     unanswered = len(set(requests) ^ set(responses))
     columns = [ROW_ID, REQUEST_ID, TIME, VERSION, LABEL]
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+    # Objects as sent: an INT column with a missing value stays integers, not floats.
+    frame = pd.DataFrame(records or None, columns=None if records else columns, dtype=object)
     frame = frame[columns[:4] + [c for c in frame.columns if c not in columns] + [LABEL]]
-    return Traffic(frame, skipped, unanswered)
+    return Traffic(frame, list(features), list(outputs), skipped, unanswered)
+
+
+def feature_batch(traffic_rows: pd.DataFrame, columns: List[str]):
+    """The served features as a record batch of list columns, typed as CsvExampleGen types a
+    CSV column (all integers: int64, numbers: float32, else bytes), for TFDV statistics."""
+    import pyarrow as pa
+
+    from components.csv_example_gen import _as_list_array
+
+    arrays = []
+    for name in columns:
+        values = [None if _missing(v) else v for v in traffic_rows[name]]
+        present = [v for v in values if v is not None]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            kind = pa.int64()
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+            kind = pa.float64()
+        else:
+            kind = pa.string()
+            values = [None if v is None else v if isinstance(v, str) else json.dumps(v)
+                      for v in values]
+        arrays.append(_as_list_array(pa.array(values, type=kind)))
+    return pa.RecordBatch.from_arrays(arrays, columns)

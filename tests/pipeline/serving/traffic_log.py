@@ -103,3 +103,37 @@ def serve_rows(writer: LogWriter, rows: Iterable[Dict[str, Any]], classes: List[
                 writer.label(row_id, value)
         ids.append(ident)
     return ids
+
+
+def served_predictions(model_dir: str, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """What the served SavedModel answers for ``rows`` (its serving_default signature), in
+    TF Serving's row format."""
+    import tensorflow as tf
+
+    model = tf.saved_model.load(model_dir)
+    examples = tf.constant([base64.b64decode(example_b64(r)) for r in rows])
+    outputs = {k: v.numpy() for k, v in model.signatures["serving_default"](examples=examples).items()}
+    answers = []
+    for i in range(len(rows)):
+        answer = {}
+        for name, values in outputs.items():
+            value = values[i]
+            value = value.tolist() if hasattr(value, "tolist") else value
+            answer[name] = value.decode() if isinstance(value, bytes) else value
+        answers.append(answer)
+    return answers
+
+
+def schema_rows(csv_path: str, schema_path: str) -> List[Dict[str, Any]]:
+    """A CSV's rows typed as the schema says (a client sends 45.0 for a FLOAT, not 45)."""
+    import csv
+
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from pipeline.label import read_schema
+
+    kinds = {f.name: f.type for f in read_schema(schema_path).feature}
+    cast = {schema_pb2.FLOAT: float, schema_pb2.INT: int}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return [{k: None if v in ("", "NA") else cast.get(kinds.get(k), str)(v)
+                 for k, v in row.items()} for row in csv.DictReader(f)]
