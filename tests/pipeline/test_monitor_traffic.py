@@ -118,13 +118,23 @@ def test_wrong_ground_truth_is_flagged_as_a_performance_drop(world, tmp_path):
 
 
 def test_the_default_traffic_is_the_log_under_the_output_root(world, tmp_path):
+    """... and a broken line or an unknown label is reported, not fatal."""
     serving = os.path.join(world.out, "serving")
     log_traffic(world, serving, count=9)
+    writer = LogWriter(serving)
+    writer.line("{broken")
+    with open(os.path.join(serving, "ground_truth.jsonl")) as f:
+        last = json.loads(f.read().splitlines()[-1])["id"]
+    writer.label(last, "Emperor")
     try:
         result = cli("monitor", "--output-root", world.out, "--report",
                      str(tmp_path / "default.json"))
-        assert "Live performance on 9 labelled rows" in result.stdout, result.stderr
+        assert "Live performance on 8 labelled rows" in result.stdout, result.stderr
         assert f"Compared 9 rows of {os.path.join(serving, 'log')}" in result.stdout
+        assert f"left out: 1 labelled row(s) with a label that is not a class of 'species', " \
+               f"e.g. row {last}: 'Emperor'" in result.stdout
+        assert f"skipped: {writer.path}: skipped 1 malformed line(s); first at line " \
+               in result.stdout
     finally:
         shutil.rmtree(os.path.join(serving, "log"))
         os.remove(os.path.join(serving, "ground_truth.jsonl"))

@@ -99,3 +99,14 @@ def test_b64_rows_decode_like_raw_rows(tmp_path):
     decoded = traffic.request_rows({"instances": [{"b64": encoded}]})[0]
     assert decoded["island"] == "Torgersen" and decoded["body_mass_g"] == 3750
     assert decoded["bill_length_mm"] == pytest.approx(39.1)
+
+
+def test_monitor_takes_the_log_or_a_csv_batch_not_both(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["monitor", "--data", str(tmp_path), "--traffic",
+                                       str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --data and --traffic: give one of them"
