@@ -17,7 +17,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pandas as pd
 
@@ -77,7 +77,8 @@ def log_files(serving_root: str) -> List[str]:
     return ordered + ([current] if os.path.isfile(current) else [])
 
 
-def _lines(path: str, skipped: List[Skipped]) -> Iterator[Tuple[int, Dict[str, Any], "_Skip"]]:
+def _lines(path: str, skipped: List[Skipped]
+           ) -> Iterator[Tuple[int, Dict[str, Any], Callable[[str], None]]]:
     """(line number, JSON object, a recorder of this line's problem) per non-blank line."""
     tally: Dict[str, Skipped] = {}
 
@@ -102,8 +103,6 @@ def _lines(path: str, skipped: List[Skipped]) -> Iterator[Tuple[int, Dict[str, A
                 continue
             yield number, value, lambda reason, n=number: skip(n, reason)
 
-
-_Skip = Any
 
 
 def _feature_value(feature: Any) -> Any:
