@@ -47,6 +47,7 @@ class MonitorResult:
     schema_anomalies: List[str] = field(default_factory=list)
     performance: Optional[Any] = None     # live.Performance of labelled traffic
     problems: List[str] = field(default_factory=list)   # log lines that could not be read
+    served_by: Dict[str, int] = field(default_factory=dict)   # traffic rows per model version
 
     @property
     def flagged(self) -> List[drift.Distance]:
@@ -66,7 +67,7 @@ class MonitorResult:
                 "distances": [d.to_dict() for d in self.distances],
                 "schema_anomalies": self.schema_anomalies,
                 "performance": self.performance.to_dict() if self.performance else None,
-                "problems": self.problems}
+                "problems": self.problems, "served_by": self.served_by}
 
 
 def batch_files(path: str) -> List[str]:
@@ -145,6 +146,8 @@ def monitor_traffic(cfg: Config, serving_root: str, tfma_output: str) -> Monitor
     except live.LiveError as e:
         raise MonitorError(str(e)) from None
     result.problems = read.problems
+    result.served_by = {str(k): int(v) for k, v in
+                        read.rows[traffic.VERSION].value_counts().sort_index().items()}
     return result
 
 
@@ -172,8 +175,12 @@ def summary_lines(result: MonitorResult) -> List[str]:
         f", a rollback to version {ref.model_version}"
     lines = [f"Compared {result.rows} rows of {result.data}",
              f"with the training data of serving version {ref.serving_version}{origin} "
-             f"(run {ref.run_id}); environment {result.environment}", "",
-             f"  {'feature':<20}{'check':<7}{'measure':<16}{'distance':>9}{'threshold':>11}"]
+             f"(run {ref.run_id}); environment {result.environment}"]
+    if result.served_by:
+        lines.append("served by model version " + ", ".join(
+            f"{v} ({n} rows)" for v, n in result.served_by.items()))
+    lines += ["",
+              f"  {'feature':<20}{'check':<7}{'measure':<16}{'distance':>9}{'threshold':>11}"]
     for d in result.distances:
         mark = "  ABOVE" if d.exceeded else ""
         lines.append(f"  {d.feature:<20}{d.kind:<7}{d.measure:<16}{d.value:>9.4f}"

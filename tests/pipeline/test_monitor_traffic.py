@@ -84,7 +84,7 @@ def test_healthy_traffic_passes_with_live_accuracy_per_slice(world, tmp_path):
     result, report = monitor(world, str(tmp_path / "healthy"), str(tmp_path / "healthy.json"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["ok"] is True and report["flagged"] == [] and report["rows"] == labelled
-    assert report["performance"]["rows"] == labelled
+    assert report["performance"]["rows"] == labelled and report["served_by"] == {"1": labelled}
     assert overall(report)["metrics"]["accuracy"] >= 0.8
     assert {s["slice"] for s in report["performance"]["slices"]} >= {
         "island = Biscoe", "island = Dream", "sex = female", "sex = male"}
