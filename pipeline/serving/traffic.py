@@ -104,7 +104,6 @@ def _lines(path: str, skipped: List[Skipped]
             yield number, value, lambda reason, n=number: skip(n, reason)
 
 
-
 def _feature_value(feature: Any) -> Any:
     """One tf.train.Feature as a scalar (one value), a list, or None (no value)."""
     kind = feature.WhichOneof("kind")
