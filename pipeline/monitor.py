@@ -189,6 +189,8 @@ def summary_lines(result: MonitorResult) -> List[str]:
     for anomaly in result.schema_anomalies:
         lines.append(f"  schema anomaly: {anomaly}")
     lines += performance_lines(result.performance) + [f"  skipped: {p}" for p in result.problems]
+    if result.served_by and result.performance is None:
+        lines.append("Live performance: not measured (no served row has a label yet)")
     if result.ok:
         lines.append("OK: no drift or skew above thresholds, no schema anomaly" + (
             ", live performance within the blessing thresholds" if result.performance else ""))

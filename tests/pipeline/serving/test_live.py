@@ -51,3 +51,16 @@ def test_a_response_without_the_output_the_metrics_need_is_one_line(tmp_path):
     with pytest.raises(live.LiveError, match="no 'predictions' output"):
         live.measure(cfg, frame([{"region": "east", traffic.LABEL: 3.0, "scores": 1.0}]),
                      str(tmp_path), str(tmp_path / "tfma"))
+
+
+def test_traffic_without_labels_says_live_performance_was_not_measured():
+    from pipeline import monitor
+
+    result = monitor.MonitorResult("log", 3, monitor.Reference(1, 1, "run", "stats"), "SERVING",
+                                   served_by={"1": 3})
+    lines = monitor.summary_lines(result)
+    assert "Live performance: not measured (no served row has a label yet)" in lines
+    assert result.ok and "served by model version 1 (3 rows)" in lines
+    assert not any("not measured" in line
+                   for line in monitor.summary_lines(monitor.MonitorResult(
+                       "batch.csv", 3, result.reference, "SERVING")))
