@@ -154,6 +154,9 @@ cli_ct.register(main)
 from pipeline import cli_report  # noqa: E402
 
 cli_report.register(main)
+from pipeline.cli_traffic import traffic as traffic_commands  # noqa: E402
+
+main.add_command(traffic_commands)
 
 from pipeline import cli_serve  # noqa: E402
 

@@ -152,6 +152,8 @@ class KubeflowConfig:
     project_dir: str = "/pipeline"                            # where the image holds this project
     beam_profile: str = "local"                               # Beam profile for the cluster
     output: str = "kubeflow/pipeline.yaml"                    # compiled spec
+    # Where KServe's payload logger posts each request and response (the server's receiver).
+    logger_url: str = "http://prediction-log.kubeflow:8501/v1/events"
 
 
 @dataclass(frozen=True)

@@ -1,2 +1,2 @@
-"""The model server: TF Serving's REST API on the push destination, the prediction log and
-ground truth (see docs/serving.md)."""
+"""Serving: the model server on the push destination (TF Serving's REST API), its prediction
+log and ground truth, and the traffic reader that monitoring uses (see docs/serving.md)."""
