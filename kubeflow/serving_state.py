@@ -33,7 +33,7 @@ def directory_digest(path: str) -> str:
 
 def serving_state(serving_dir: str) -> str:
     """``"version N: <digest>"`` of the model a server would load, or ``"none"``."""
-    from components.serving_baseline import serving_version
+    from components.lib.serving_store import serving_version
 
     version = serving_version(serving_dir)
     if version is None:

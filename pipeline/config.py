@@ -82,6 +82,18 @@ class MonitoringConfig:
     numeric_skew: float = 0.25
 
 
+@dataclass(frozen=True)
+class ServingConfig:
+    """The model server (``python -m pipeline serve``) and its prediction log."""
+    host: str = "127.0.0.1"
+    port: int = 8501                      # TF Serving's REST port
+    poll_seconds: float = 1.0             # how often the push destination is checked
+    max_body_bytes: int = 10_000_000      # a larger request body gets 413
+    log_max_bytes: int = 10_000_000       # prediction log: rotate events.jsonl at this size,
+    log_max_files: int = 5                # keeping at most this many files (current included)
+    log_queue: int = 10_000               # events waiting to be written; beyond, dropped (counted)
+
+
 # Without a dependency flag, TFX copies its own install and builds an sdist of it before
 # every Beam component (2.3 s each here), for remote workers the DirectRunner never starts.
 # The DirectRunner ignores the image; naming it skips that build.
@@ -141,6 +153,8 @@ class KubeflowConfig:
     project_dir: str = "/pipeline"                            # where the image holds this project
     beam_profile: str = "local"                               # Beam profile for the cluster
     output: str = "kubeflow/pipeline.yaml"                    # compiled spec
+    # Where KServe's payload logger posts each request and response (the server's receiver).
+    logger_url: str = "http://prediction-log.kubeflow:8501/v1/events"
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,7 @@ class Config:
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     # Derived locations under output_root: pipeline root, ML Metadata, push destination.
     @property
@@ -168,6 +183,14 @@ class Config:
     @property
     def serving_dir(self) -> str:
         return os.path.join(self.output_root, "serving")
+
+    @property
+    def prediction_log_dir(self) -> str:
+        return os.path.join(self.serving_dir, "log")
+
+    @property
+    def ground_truth_path(self) -> str:
+        return os.path.join(self.serving_dir, "ground_truth.jsonl")
 
     def beam_args(self, profile: Optional[str] = None) -> List[str]:
         """The Beam arguments of ``profile`` (default: ``beam.profile``)."""
@@ -219,7 +242,9 @@ _POSITIVE = {("data", "train_buckets"), ("data", "eval_buckets"), ("trainer", "t
              ("trainer", "eval_steps"), ("trainer", "batch_size"), ("trainer", "learning_rate"),
              ("data", "window"),
              ("monitoring", "categorical_drift"), ("monitoring", "numeric_drift"),
-             ("monitoring", "categorical_skew"), ("monitoring", "numeric_skew")}
+             ("monitoring", "categorical_skew"), ("monitoring", "numeric_skew"),
+             ("serving", "poll_seconds"), ("serving", "max_body_bytes"),
+             ("serving", "log_max_bytes"), ("serving", "log_max_files"), ("serving", "log_queue")}
 _FRACTION = {("evaluator", "min_accuracy"), ("evaluator", "max_accuracy_drop"),
              ("evaluator", "decision_threshold"), ("evaluator", "max_error_increase")}
 
@@ -293,6 +318,8 @@ def _validate(cfg: Config, source: str) -> None:
     if cfg.beam.parallel_from_rows < 0:
         raise ConfigError(f"{source}: beam.parallel_from_rows: must be >= 0 (0: never), "
                           f"got {cfg.beam.parallel_from_rows}")
+    if not 0 < cfg.serving.port < 65536:
+        raise ConfigError(f"{source}: serving.port: must be a TCP port (1-65535), got {cfg.serving.port}")
     if cfg.data.span is not None and cfg.data.span < 0:
         raise ConfigError(f"{source}: data.span: must be a span number >= 0, got {cfg.data.span}")
     if "{SPAN}" not in cfg.data.span_pattern:

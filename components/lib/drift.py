@@ -94,6 +94,11 @@ def csv_statistics(files: List[str]) -> statistics_pb2.DatasetFeatureStatisticsL
     batches = [b for path in files for b in record_batches(path)]
     if not batches:
         raise ValueError(f"{', '.join(files) or 'no files'}: no rows to compute statistics from")
+    return batch_statistics(batches)
+
+
+def batch_statistics(batches: List[pa.RecordBatch]) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV statistics of record batches of list columns (e.g. served rows)."""
     table = pa.Table.from_batches(_unify(batches))
     (batch,) = table.combine_chunks().to_batches(max_chunksize=max(table.num_rows, 1))
     return stats_impl.generate_statistics_in_memory(batch)

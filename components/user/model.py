@@ -1,11 +1,14 @@
 """The Trainer's ``run_fn``: a small seeded Keras MLP over Transform's features, a
 classifier or (``task: regression`` in ``custom_config``) a regressor.
 
-The exported SavedModel has two signatures:
+The exported SavedModel has three signatures:
 
 * ``serving_default`` takes raw serialized ``tf.Example`` s (no label) and returns
   ``probabilities``, ``class_ids`` and ``classes`` (the label's own values, as strings); a
   regressor returns ``predictions`` in the label's units;
+* ``serving_raw`` takes one tensor per raw feature (no label), one value per row, and
+  returns the same outputs as ``serving_default`` for the same rows: for clients sending
+  plain JSON rows (left out when a column name is not a Python identifier);
 * ``transform_features`` takes raw serialized examples and returns the transformed
   features; TFMA uses it to get the transformed label.
 """
@@ -24,6 +27,7 @@ from components.lib.label import Label, from_custom_config
 from components.user.preprocessing import OOV_BUCKETS, label_vocabulary_name, transformed_name
 
 PREDICTIONS = "predictions"  # a regressor's serving output, in the label's units
+RAW_SIGNATURE = "serving_raw"  # one input per raw feature instead of serialized examples
 DEFAULTS: Dict[str, Any] = {"batch_size": 32, "hidden_units": [16, 8], "learning_rate": 0.01,
                             "seed": 42}
 # A regressor learns the target as a z-score; its mean and spread are estimated from this
@@ -118,12 +122,11 @@ def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutpu
 
     # autograph=False, as in input_fn: converting the transform layer and Keras' call to graph
     # code took most of the export's time, and neither signature branches on tensors.
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
-                 autograph=False)
-    def serve(serialized):
-        spec = tf_transform_output.raw_feature_spec()
-        spec.pop(label.name)
-        transformed = model.tft_layer(tf.io.parse_example(serialized, spec))
+    spec = tf_transform_output.raw_feature_spec()
+    spec.pop(label.name)
+
+    def predict(raw_features):
+        transformed = model.tft_layer(raw_features)
         output = model({k: transformed[k] for k in model_inputs})
         if regression:
             return {PREDICTIONS: output * model.target_std + model.target_mean}
@@ -134,11 +137,37 @@ def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutpu
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
                  autograph=False)
+    def serve(serialized):
+        return predict(tf.io.parse_example(serialized, spec))
+
+    def serve_raw(**columns):
+        """One value per row and feature, as parsing a tf.Example with each feature set
+        gives it: a dense column, or a one-value-per-row sparse one for a feature the schema
+        lets be missing."""
+        return predict({name: columns[name] if isinstance(spec[name], tf.io.FixedLenFeature)
+                        else _one_per_row(columns[name]) for name in spec})
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+                 autograph=False)
     def transform_features(serialized):
         parsed = tf.io.parse_example(serialized, tf_transform_output.raw_feature_spec())
         return model.tft_layer(parsed)
 
-    return {"serving_default": serve, "transform_features": transform_features}
+    signatures = {"serving_default": serve, "transform_features": transform_features}
+    if all(name.isidentifier() for name in spec):  # a signature's inputs are keyword arguments
+        raw_inputs = {name: tf.TensorSpec([None], spec[name].dtype, name=name) for name in spec}
+        signatures[RAW_SIGNATURE] = tf.function(serve_raw, autograph=False) \
+            .get_concrete_function(**raw_inputs)
+    else:
+        logging.warning("No %s signature: a column name is not a Python identifier (%s)",
+                        RAW_SIGNATURE, ", ".join(n for n in spec if not n.isidentifier()))
+    return signatures
+
+
+def _one_per_row(column: tf.Tensor) -> tf.SparseTensor:
+    rows = tf.range(tf.shape(column, out_type=tf.int64)[0])
+    return tf.SparseTensor(tf.stack([rows, tf.zeros_like(rows)], axis=1), column,
+                           tf.stack([tf.size(column, out_type=tf.int64), 1]))
 
 
 def fit(tf_transform_output: tft.TFTransformOutput, train_data: tf.data.Dataset,
@@ -218,9 +247,9 @@ def run_fn(fn_args) -> None:
 
 
 def export(model: tf.keras.Model, fn_args) -> None:
-    """Saves ``model`` to the Trainer's serving directory with both signatures.
+    """Saves ``model`` to the Trainer's serving directory with its signatures.
 
-    A plain SavedModel of the two signatures and the weights, not a Keras one: Keras'
+    A plain SavedModel of the signatures and the weights, not a Keras one: Keras'
     ``model.save`` traced every layer's functions for its own loader, about as long as the
     training, and TFMA then loaded it through Keras. TFMA and TF Serving only use the
     signatures."""

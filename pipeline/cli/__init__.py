@@ -1,8 +1,8 @@
 """The command line: ``python -m pipeline <command>``.
 
 The click group and the one config loader live here; each command family is a module of this
-package (``run``, ``ct``, ``report``, ``kubeflow``) that adds its commands to the group. This
-is the one package that imports both ``pipeline`` and ``kubeflow``.
+package (``run``, ``ct``, ``report``, ``kubeflow``, ``serving``) that adds its commands to the
+group. This is the one package that imports both ``pipeline`` and ``kubeflow``.
 """
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def main(verbose: bool) -> None:
 
 # Each family's module adds its commands to the group; imported last, as they import the
 # loader above.
-from pipeline.cli import ct, kubeflow, report, run  # noqa: E402
+from pipeline.cli import ct, kubeflow, report, run, serving  # noqa: E402
 
-for family in (run, ct, report, kubeflow):
+for family in (run, ct, report, kubeflow, serving):
     family.register(main)
 
 

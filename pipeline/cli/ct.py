@@ -169,24 +169,34 @@ def rollback(config_path: Optional[str], output_root: Optional[str], to_version:
 @click.command()
 @_config_option
 @_output_option
-@click.option("--data", required=True, type=click.Path(),
-              help="A CSV file, or a folder searched for *.csv, e.g. logged serving requests.")
+@click.option("--data", type=click.Path(),
+              help="A CSV file, or a folder searched for *.csv, instead of the prediction log.")
+@click.option("--traffic", type=click.Path(file_okay=False),
+              help="The folder of the prediction log (log/events.jsonl*) and "
+                   "ground_truth.jsonl (default: <output_root>/serving).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Where to write the JSON report (a .md beside it); default under "
                    "<output_root>/monitoring/.")
-def monitor(config_path: Optional[str], output_root: Optional[str], data: str,
-            report_path: Optional[str]) -> None:
-    """Compare a batch of data with the serving model's training data; exit 1 above thresholds."""
+def monitor(config_path: Optional[str], output_root: Optional[str], data: Optional[str],
+            traffic: Optional[str], report_path: Optional[str]) -> None:
+    """Compare served traffic (or a CSV batch) with the serving model's training data, and
+    labelled traffic with the blessing thresholds; exit 1 when anything is flagged."""
+    import os
+
     from pipeline.ops import monitor as monitor_lib
 
+    if data and traffic:
+        raise click.ClickException("--data and --traffic: give one of them")
     cfg = _load(config_path, output_root)
+    report_path = report_path or monitor_lib.default_report_path(cfg)
     try:
-        result = monitor_lib.monitor(cfg, data)
+        result = (monitor_lib.monitor(cfg, data) if data else monitor_lib.monitor_traffic(
+            cfg, traffic or cfg.serving_dir, os.path.splitext(report_path)[0] + "-tfma"))
     except (monitor_lib.MonitorError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
     for line in monitor_lib.summary_lines(result):
         click.echo(line)
-    written = monitor_lib.write_report(result, report_path or monitor_lib.default_report_path(cfg))
+    written = monitor_lib.write_report(result, report_path)
     click.echo(f"Report: {written[0]} (and {written[1]})")
     if not result.ok:
         sys.exit(1)

@@ -41,18 +41,23 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
     """Compile the pipeline to a KFP v2 PipelineSpec (YAML) for open-source Kubeflow."""
     cfg = load_config(config_path)
     from kubeflow import compile as compiler
+    from kubeflow import inference_service
 
     start = time.monotonic()
     try:
         spec = compiler.build_spec(cfg, image=image, pipeline_root=pipeline_root, span=span,
                                    beam_profile=beam_profile)
-    except compiler.CompileError as e:
+        manifest = inference_service.build(cfg)
+    except (compiler.CompileError, inference_service.ManifestError) as e:
         raise click.ClickException(str(e)) from None
     path = output or os.path.join(compiler.PROJECT_ROOT, cfg.kubeflow.output)
     compiler.write(spec, path, compiler.platform_spec(cfg, spec))
+    inference_service.write(manifest, inference_service.path_beside(path))
     params = ", ".join(sorted(spec.root.input_definitions.parameters))
     click.echo(f"Wrote {path}: {len(spec.root.dag.tasks)} tasks, parameters: {params} "
                f"({time.monotonic() - start:.1f}s)")
+    click.echo(f"Wrote {inference_service.path_beside(path)}: KServe InferenceService "
+               f"{cfg.pipeline_name} serving {manifest['spec']['predictor']['model']['storageUri']}")
 
 
 @click.command("replay")

@@ -13,7 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler
 from tfx.orchestration import metadata
 
-from components.serving_baseline import serving_version
+from components.lib.serving_store import serving_version
 from pipeline import factory
 from pipeline.metadata import blessing, mlmd, run_record
 from pipeline.ops import monitor

@@ -13,7 +13,7 @@ import glob
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import standard_artifacts
@@ -45,6 +45,9 @@ class MonitorResult:
     environment: str
     distances: List[drift.Distance] = field(default_factory=list)
     schema_anomalies: List[str] = field(default_factory=list)
+    performance: Optional[Any] = None     # live.Performance of labelled traffic
+    problems: List[str] = field(default_factory=list)   # log lines that could not be read
+    served_by: Dict[str, int] = field(default_factory=dict)   # traffic rows per model version
 
     @property
     def flagged(self) -> List[drift.Distance]:
@@ -52,14 +55,19 @@ class MonitorResult:
 
     @property
     def ok(self) -> bool:
-        return not self.flagged and not self.schema_anomalies
+        return not self.flagged and not self.schema_anomalies and (
+            self.performance is None or self.performance.ok)
 
     def to_dict(self) -> Dict[str, Any]:
+        flagged = sorted({f"{d.kind}:{d.feature}" for d in self.flagged})
+        if self.performance is not None and not self.performance.ok:
+            flagged.append("performance")
         return {"data": self.data, "rows": self.rows, "environment": self.environment,
-                "reference": self.reference.__dict__, "ok": self.ok,
-                "flagged": sorted({f"{d.kind}:{d.feature}" for d in self.flagged}),
+                "reference": self.reference.__dict__, "ok": self.ok, "flagged": flagged,
                 "distances": [d.to_dict() for d in self.distances],
-                "schema_anomalies": self.schema_anomalies}
+                "schema_anomalies": self.schema_anomalies,
+                "performance": self.performance.to_dict() if self.performance else None,
+                "problems": self.problems, "served_by": self.served_by}
 
 
 def batch_files(path: str) -> List[str]:
@@ -106,14 +114,46 @@ def _load_train_statistics(uri: str):
 
 
 def monitor(cfg: Config, data: str) -> MonitorResult:
+    """Drift and skew of a CSV batch (a file, or a folder of *.csv)."""
     files = batch_files(data)
     with mlmd.open_store(cfg.metadata_path) as store:
         ref = reference(store, cfg.serving_dir)
-    training = _load_train_statistics(ref.statistics_uri)
     try:
         batch = drift.csv_statistics(files)
     except ValueError as e:
         raise MonitorError(str(e).splitlines()[0]) from None
+    return _compare(cfg, ref, batch, os.path.abspath(data))
+
+
+def monitor_traffic(cfg: Config, serving_root: str, tfma_output: str) -> MonitorResult:
+    """Skew and drift of the served rows in the prediction log under ``serving_root``, and
+    live performance of the labelled ones (TFMA writes to ``tfma_output``)."""
+    from pipeline.serving import live, traffic
+
+    with mlmd.open_store(cfg.metadata_path) as store:
+        ref = reference(store, cfg.serving_dir)
+    read = traffic.read_traffic(serving_root)
+    folder = os.path.join(os.path.abspath(serving_root), traffic.LOG_DIR)
+    if read.rows.empty:
+        raise MonitorError(f"{folder}: no served request with its response in the prediction "
+                           "log" + (f" ({read.problems[0]})" if read.problems else ""))
+    batch = drift.batch_statistics([traffic.feature_batch(read.rows, read.features)])
+    result = _compare(cfg, ref, batch, folder)
+    try:
+        result.performance = live.measure(cfg, read.labelled,
+                                          os.path.join(cfg.serving_dir, str(ref.serving_version)),
+                                          tfma_output)
+    except live.LiveError as e:
+        raise MonitorError(str(e)) from None
+    result.problems = read.problems
+    result.served_by = {str(k): int(v) for k, v in
+                        read.rows[traffic.VERSION].value_counts().sort_index().items()}
+    return result
+
+
+def _compare(cfg: Config, ref: Reference, batch, data: str) -> MonitorResult:
+    """Skew and drift of ``batch`` (statistics) against the serving model's training data."""
+    training = _load_train_statistics(ref.statistics_uri)
     names = {f.name or ".".join(f.path.step) for d in batch.datasets for f in d.features}
     environment = "TRAINING" if cfg.data.label in names else "SERVING"
     schema = drift.with_comparators(
@@ -124,7 +164,7 @@ def monitor(cfg: Config, data: str) -> MonitorResult:
     found = drift.measure_skew(training, batch, schema) + drift.measure_drift(
         batch, training, schema, environment=environment)
     rows = int(batch.datasets[0].num_examples) if batch.datasets else 0
-    return MonitorResult(data=os.path.abspath(data), rows=rows, reference=ref,
+    return MonitorResult(data=data, rows=rows, reference=ref,
                          environment=environment, distances=found,
                          schema_anomalies=drift.schema_anomalies(batch, schema, environment))
 
@@ -135,8 +175,12 @@ def summary_lines(result: MonitorResult) -> List[str]:
         f", a rollback to version {ref.model_version}"
     lines = [f"Compared {result.rows} rows of {result.data}",
              f"with the training data of serving version {ref.serving_version}{origin} "
-             f"(run {ref.run_id}); environment {result.environment}", "",
-             f"  {'feature':<20}{'check':<7}{'measure':<16}{'distance':>9}{'threshold':>11}"]
+             f"(run {ref.run_id}); environment {result.environment}"]
+    if result.served_by:
+        lines.append("served by model version " + ", ".join(
+            f"{v} ({n} rows)" for v, n in result.served_by.items()))
+    lines += ["",
+              f"  {'feature':<20}{'check':<7}{'measure':<16}{'distance':>9}{'threshold':>11}"]
     for d in result.distances:
         mark = "  ABOVE" if d.exceeded else ""
         lines.append(f"  {d.feature:<20}{d.kind:<7}{d.measure:<16}{d.value:>9.4f}"
@@ -144,13 +188,38 @@ def summary_lines(result: MonitorResult) -> List[str]:
     lines.append("")
     for anomaly in result.schema_anomalies:
         lines.append(f"  schema anomaly: {anomaly}")
+    lines += performance_lines(result.performance) + [f"  skipped: {p}" for p in result.problems]
+    if result.served_by and result.performance is None:
+        lines.append("Live performance: not measured (no served row has a label yet)")
     if result.ok:
-        lines.append("OK: no drift or skew above thresholds, no schema anomaly")
-    else:
-        flagged = sorted({f"{d.feature} ({d.kind})" for d in result.flagged})
-        lines.append("FLAGGED: " + ", ".join(flagged + (["schema anomalies"]
-                                                          if result.schema_anomalies else [])))
+        lines.append("OK: no drift or skew above thresholds, no schema anomaly" + (
+            ", live performance within the blessing thresholds" if result.performance else ""))
+    for kind in (drift.SKEW, drift.DRIFT):
+        above = [d for d in result.flagged if d.kind == kind]
+        if above:
+            lines.append(f"{kind.upper()}: " + ", ".join(
+                f"{d.feature} {d.value:.4f} > {d.threshold:g}" for d in above))
+    if result.schema_anomalies:
+        lines.append(f"SCHEMA: {len(result.schema_anomalies)} anomaly(ies) against the schema")
+    if result.performance is not None and not result.performance.ok:
+        failures = result.performance.failures
+        more = f"; and {len(failures) - 2} more slice(s)" if len(failures) > 2 else ""
+        lines.append("PERFORMANCE: below the blessing threshold: " + "; ".join(failures[:2])
+                     + more)
     return lines
+
+
+def performance_lines(performance) -> List[str]:
+    """The live performance table: each slice's example count and metrics."""
+    if performance is None:
+        return []
+    lines = [f"Live performance on {performance.rows} labelled rows (the Evaluator's metrics "
+             "and value thresholds):", ""]
+    for s in performance.slices:
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in s["metrics"].items()
+                            if k != "example_count")
+        lines.append(f"  {s['slice']:<28}{s['count'] or 0:>6} rows  {metrics}")
+    return lines + [f"  left out: {line}" for line in performance.left_out] + [""]
 
 
 def write_report(result: MonitorResult, path: str) -> List[str]:

@@ -152,3 +152,23 @@ def test_a_regressor_above_its_error_bound_is_not_pushed(deliveries, tmp_path):
     assert mlmd.prop(nodes["Evaluator"].outputs["blessing"][0], "blessed") == 0
     assert sorted(os.listdir(os.path.join(out, "serving"))) == ["1"]
     assert nodes["Trainer"].state == "CACHED"  # only the evaluation settings changed
+
+
+@pytest.mark.parametrize("name,features", [
+    ("tips", {"trip_id": 1, "pickup_time": b"2026-01-01 10:00", "distance_km": 12.0, "fare": 25.0,
+              "passengers": 1, "payment": b"card"}),
+    ("deliveries", {"order_id": 50000, "created_at": b"2026-01-14 22:26", "distance_km": 4.53,
+                    "items": 8, "region": b"east"})])
+def test_the_raw_features_signature_answers_as_the_example_one(name, features, request):
+    """An integer-label classifier's and a regressor's serving_raw give serving_default's
+    outputs for the same row."""
+    out, _ = request.getfixturevalue(name)
+    model_dir = os.path.join(out, "serving", "1")
+    raw = tf.saved_model.load(model_dir).signatures["serving_raw"]
+    _, specs = raw.structured_input_signature
+    assert sorted(specs) == sorted(features)
+    by_raw = raw(**{k: tf.constant([v], specs[k].dtype) for k, v in features.items()})
+    by_example = serve(model_dir, features)
+    assert sorted(by_raw) == sorted(by_example)
+    for key in by_example:
+        assert by_raw[key].numpy().tolist() == by_example[key].numpy().tolist()

@@ -213,11 +213,12 @@ def test_committed_spec_is_up_to_date(tmp_path):
         assert committed.read() == out.read_text(), "run `python -m pipeline compile` and commit"
 
 
-def test_compile_writes_only_the_spec(tmp_path):
+def test_compile_writes_only_the_spec_and_its_inference_service(tmp_path):
     """No module-file wheels or anything else: dotted-path user code needs no upload."""
     result = compile_in_process("--output", str(tmp_path / "spec.yaml"))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.inferenceservice.yaml",
+                                                          "spec.yaml"]
 
 
 def test_a_local_pipeline_root_flag_is_refused_with_one_line(tmp_path):
