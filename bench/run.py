@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
+from bench import sections  # noqa: E402  (after the checkout is importable)
 
 PY = sys.executable
 # "ours warm" reruns right after the cold run: `run` finds nothing changed and runs nothing.
@@ -346,10 +347,10 @@ def main() -> None:
 
     def write() -> None:
         records = load_records(store)
-        with open(args.results, "w") as f:
-            commands = list(dict.fromkeys(r.get("command", command) for r in records))
-            f.write(render(summarize(records), [r for r in records if r["status"] != 0],
-                           commands or [command]) + "\n")
+        commands = list(dict.fromkeys(r.get("command", command) for r in records))
+        sections.write(args.results, render(summarize(records),
+                                            [r for r in records if r["status"] != 0],
+                                            commands or [command]))
 
     if not args.render_only:
         for rows in (int(s) for s in args.sizes.split(",")):

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
+from bench import sections  # noqa: E402  (after the checkout is importable)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -155,7 +156,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         log.close()
-    write(args.results, lines)
+    sections.write(args.results, "\n".join(lines))
 
 
 def render(args, results, push_seconds, startup, cfg) -> List[str]:
@@ -182,19 +183,6 @@ def render(args, results, push_seconds, startup, cfg) -> List[str]:
             f"{max(push_seconds):.2f} s (a version is loaded once its folder is unchanged for one "
             f"poll). From starting the process to the first version served: {startup:.1f} s.", ""]
     return out
-
-
-def write(path: str, lines: List[str]) -> None:
-    """Replaces this benchmark's section of ``path`` (or appends it), keeping the rest."""
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    if HEADING in text:
-        head, rest = text.split(HEADING, 1)
-        tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-        text = head.rstrip("\n") + "\n\n" + "\n".join(lines) + tail.lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
