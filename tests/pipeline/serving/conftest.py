@@ -27,7 +27,7 @@ def exported_models(tmp_path_factory) -> Dict[int, str]:
     from tfx.utils import io_utils
 
     from components.user import model as model_lib
-    from tests.components.test_model import SETTINGS, _dataset
+    from tests.components.user.test_model import SETTINGS, _dataset
     from tests.components.transform_util import analyze_and_transform
 
     base = tmp_path_factory.mktemp("models")
