@@ -145,7 +145,7 @@ def infer_column_types(path: str) -> Dict[str, pa.DataType]:
     return {n: (types[n] if seen[n] else pa.string()) for n in names}
 
 
-def _as_list_array(column: pa.Array) -> pa.ListArray:
+def as_list_array(column: pa.Array) -> pa.ListArray:
     """One value per row becomes a one-element list; a missing value becomes a null list."""
     if pa.types.is_floating(column.type):
         column = column.cast(pa.float32())
@@ -205,7 +205,7 @@ def record_batches(path: str, guessed: Optional[Dict[str, pa.DataType]] = None
                 if all_text:  # a repeated header only fails conversion in a numeric column
                     _check_not_header(path, names, batch, rows)
                 rows += batch.num_rows
-                yield pa.RecordBatch.from_arrays([_as_list_array(c) for c in batch.columns],
+                yield pa.RecordBatch.from_arrays([as_list_array(c) for c in batch.columns],
                                                  names)
         except pa.ArrowInvalid as e:
             raise TypeGuessFailed(str(e)) from e
@@ -214,7 +214,7 @@ def record_batches(path: str, guessed: Optional[Dict[str, pa.DataType]] = None
     names = list(types)
     try:
         for batch in _reader(path, names, types):
-            yield pa.RecordBatch.from_arrays([_as_list_array(c) for c in batch.columns], names)
+            yield pa.RecordBatch.from_arrays([as_list_array(c) for c in batch.columns], names)
     except pa.ArrowInvalid as e:
         raise _read_error(path, e) from e
 

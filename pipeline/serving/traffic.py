@@ -273,7 +273,7 @@ def feature_batch(traffic_rows: pd.DataFrame, columns: List[str]):
     CSV column (all integers: int64, numbers: float32, else bytes), for TFDV statistics."""
     import pyarrow as pa
 
-    from components.csv_example_gen import _as_list_array
+    from components.lib.csv_read import as_list_array
 
     arrays = []
     for name in columns:
@@ -287,5 +287,5 @@ def feature_batch(traffic_rows: pd.DataFrame, columns: List[str]):
             kind = pa.string()
             values = [None if v is None else v if isinstance(v, str) else json.dumps(v)
                       for v in values]
-        arrays.append(_as_list_array(pa.array(values, type=kind)))
+        arrays.append(as_list_array(pa.array(values, type=kind)))
     return pa.RecordBatch.from_arrays(arrays, columns)
