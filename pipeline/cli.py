@@ -61,18 +61,20 @@ def main(verbose: bool) -> None:
 @click.option("--interval", type=float, default=60.0, show_default=True,
               help="With --watch: seconds between polls (0: check once, e.g. from cron).")
 @click.option("--max-runs", type=int, help="With --watch: stop after this many runs.")
+@click.option("--beam-profile", help="The Beam profile of the components' jobs (beam.profile), "
+                                    "e.g. flink-local after `make flink-up`.")
 @click.option("--recheck", is_flag=True,
               help="Run even if nothing changed since the last successful run (TFX then finds "
                    "every component in its cache).")
 def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
         output_root: Optional[str], train_steps: Optional[int], wait: bool,
         window: Optional[int], span_range: Optional[str], watch: bool, interval: float,
-        max_runs: Optional[int], recheck: bool) -> None:
+        max_runs: Optional[int], recheck: bool, beam_profile: Optional[str]) -> None:
     """Run the whole pipeline locally under Apache Beam."""
     from pipeline import cli_ct
 
     cfg = _load(config_path, {"data.root": _abspath(data), "output_root": _abspath(output_root),
-                              "trainer.train_steps": train_steps,
+                              "trainer.train_steps": train_steps, "beam.profile": beam_profile,
                               **cli_ct.span_overrides(span, span_range, window)})
     from components import spans
     from pipeline import lock, preflight, uptodate
@@ -154,6 +156,7 @@ cli_ct.register(main)
 from pipeline import cli_report  # noqa: E402
 
 cli_report.register(main)
+main.add_command(__import__("pipeline.cli_flink", fromlist=["flink"]).flink)  # flink up/down
 
 
 if __name__ == "__main__":

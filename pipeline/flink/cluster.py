@@ -80,6 +80,20 @@ def layout(output_root: str) -> Layout:
     return Layout(state=os.path.join(os.path.abspath(output_root), "flink"))
 
 
+def _current_file() -> str:
+    """Names the state folder of the running cluster: one per machine, its ports are fixed."""
+    return os.path.join(tools_dir(), "flink-cluster-state")
+
+
+def current() -> Optional[Layout]:
+    """The layout of the cluster ``up`` started last and ``down`` has not stopped."""
+    try:
+        with open(_current_file()) as f:
+            return Layout(state=f.read().strip())
+    except OSError:
+        return None
+
+
 def rest_url(path: str) -> str:
     return f"http://{HOST}:{REST_PORT}{path}"
 
@@ -210,6 +224,8 @@ def up(output_root: str) -> Layout:
     _wait("Flink's TaskManagers", lambda: _taskmanagers() >= TASK_MANAGERS, lay)
     _wait("Beam's job server", lambda: _port_open(JOB_PORT), lay)
     _wait("Beam's SDK worker pool", lambda: _port_open(WORKER_POOL_PORT), lay)
+    with open(_current_file(), "w") as f:
+        f.write(lay.state)
     return lay
 
 
@@ -227,9 +243,11 @@ def _kill(pid_file: str) -> Optional[int]:
     return pid
 
 
-def down(output_root: str) -> Layout:
-    """Stops what ``up`` started under ``output_root``."""
-    lay = layout(output_root)
+def down() -> Optional[Layout]:
+    """Stops what ``up`` started, wherever its output root was; None if nothing was up."""
+    lay = current()
+    if lay is None:
+        return None
     for name in ("job-server", "worker-pool"):
         _kill(os.path.join(lay.run, f"{name}.pid"))
     if os.path.isdir(lay.conf):
@@ -240,6 +258,7 @@ def down(output_root: str) -> Layout:
         if time.monotonic() > deadline:
             raise ClusterError(f"the cluster under {lay.state} did not stop within 30 s")
         time.sleep(0.5)
+    os.remove(_current_file())
     return lay
 
 

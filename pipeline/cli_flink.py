@@ -1,0 +1,54 @@
+"""``python -m pipeline flink up|down|status``: the local Flink cluster of the flink-local profile."""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from pipeline.cli_ct import _config_option, _load, _output_option
+
+
+@click.group()
+def flink() -> None:
+    """The local Flink cluster (JobManager, two TaskManagers, job server, SDK worker pool)."""
+
+
+@flink.command()
+@_config_option
+@_output_option
+def up(config_path: Optional[str], output_root: Optional[str]) -> None:
+    """Start the cluster; its configuration and logs go under <output_root>/flink."""
+    from pipeline.flink import cluster
+
+    cfg = _load(config_path, output_root)
+    try:
+        lay = cluster.up(cfg.output_root)
+    except cluster.ClusterError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"Flink {cluster.FLINK_VERSION} is up: web UI and REST {cluster.rest_url('')}, "
+               f"{cluster.TASK_MANAGERS} TaskManagers")
+    click.echo(f"Beam job server {cluster.HOST}:{cluster.JOB_PORT}, "
+               f"SDK worker pool {cluster.HOST}:{cluster.WORKER_POOL_PORT}")
+    click.echo(f"Logs: {lay.log}")
+
+
+@flink.command()
+def down() -> None:
+    """Stop the cluster that `flink up` started."""
+    from pipeline.flink import cluster
+
+    try:
+        lay = cluster.down()
+    except cluster.ClusterError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo("No Flink cluster was started." if lay is None else
+               f"Flink cluster stopped (its logs stay in {lay.log}).")
+
+
+@flink.command()
+def status() -> None:
+    """Which of the cluster's services answer."""
+    from pipeline.flink import cluster
+
+    for name, ok in cluster.status().items():
+        click.echo(f"{name}: {'up' if ok else 'down'}")
