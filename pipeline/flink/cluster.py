@@ -145,8 +145,12 @@ def write_conf(lay: Layout) -> None:
         conf = yaml.safe_load(f)
     conf["jobmanager"].update({"bind-host": HOST, "rpc": {"address": HOST, "port": 6123},
                                "memory": {"process": {"size": "1024m"}}})
+    # Beam's batch jobs shuffle through blocking partitions, each sort-shuffle one taking 512
+    # network buffers by default; Transform's job has dozens at once in a slot.
     conf["taskmanager"].update({"bind-host": HOST, "host": HOST, "numberOfTaskSlots": 1,
-                                "memory": {"process": {"size": "1280m"}}})
+                                "memory": {"process": {"size": "2048m"},
+                                           "network": {"min": "384m", "max": "384m"}},
+                                "network": {"sort-shuffle": {"min-buffers": 32}}})
     conf["parallelism"] = {"default": TASK_MANAGERS}
     conf["rest"] = {"address": HOST, "bind-address": HOST, "port": REST_PORT}
     conf["io"] = {"tmp": {"dirs": os.path.join(lay.state, "tmp")}}
@@ -213,7 +217,7 @@ def up(output_root: str) -> Layout:
     _flink(lay, "jobmanager.sh", "start")
     for _ in range(TASK_MANAGERS):
         _flink(lay, "taskmanager.sh", "start")
-    _spawn(lay, "worker-pool", [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+    _spawn(lay, "worker-pool", [sys.executable, "-m", "pipeline.flink.worker_pool",
                                 f"--service_port={WORKER_POOL_PORT}"])
     _spawn(lay, "job-server", [
         "java", *_java_opts(lay.flink_home).split(), "-cp",
