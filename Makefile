@@ -66,7 +66,8 @@ $(FLINK_STAMP):
 	$(PYTHON) pipeline/flink/install.py $(TOOLS_DIR)/flink-$(FLINK_VERSION) $(FLINK_VERSION)
 	touch $@
 
-# Start and stop the local cluster (JobManager, two TaskManagers, Beam's SDK worker pool).
+# Start and stop the local cluster (JobManager, two TaskManagers, Beam's job server and SDK
+# worker pool); its configuration and logs go under the output root's flink/ folder.
 flink-up: $(STAMP) flink
 	TFX_TOOLS_DIR=$(TOOLS_DIR) $(PY) -m pipeline flink up
 flink-down: $(STAMP)
