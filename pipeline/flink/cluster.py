@@ -112,12 +112,7 @@ def _port_open(port: int) -> bool:
 
 def status() -> Dict[str, bool]:
     """Which of the cluster's services answer now."""
-    try:
-        taskmanagers = rest_get("/overview").get("taskmanagers", 0)
-    except (OSError, ValueError):
-        taskmanagers = 0
-    return {"jobmanager": taskmanagers >= 0 and _port_open(REST_PORT),
-            "taskmanagers": taskmanagers >= 1,
+    return {"jobmanager": _port_open(REST_PORT), "taskmanagers": _taskmanagers() >= 1,
             "job server": _port_open(JOB_PORT), "worker pool": _port_open(WORKER_POOL_PORT)}
 
 
