@@ -8,12 +8,14 @@ the cluster's processes to the command's: CPU as their user + system seconds (wi
 children) over the run, memory as the largest sampled RSS sum of the command's process tree
 plus the cluster's. Writes bench/RESULTS-flink.md.
 
-Usage: python bench/flink.py [--sizes 200000,1000000]
+Usage: python bench/flink.py [--sizes 200000,1000000] [--fresh]
+(measurements of other sizes are kept in <work>/flink-records.json)
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -118,17 +120,23 @@ def main() -> None:
     parser.add_argument("--sizes", default="200000,1000000")
     parser.add_argument("--work", default=os.path.join(BENCH, "data"))
     parser.add_argument("--results", default=os.path.join(BENCH, "RESULTS-flink.md"))
+    parser.add_argument("--fresh", action="store_true", help="forget earlier measurements")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    saved = os.path.join(args.work, "flink-records.json")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    records = [] if args.fresh or not os.path.exists(saved) else [
+        r for r in json.load(open(saved)) if r["rows"] not in sizes]
     started_here = not all(cluster.status().values())
     cluster.up(os.path.join(args.work, "flink-cluster"))
-    records = []
     try:
-        for rows in [int(s) for s in args.sizes.split(",")]:
+        for rows in sizes:
             root = bench_run.prepare_data(args.work, rows)["na"]
             for runner in ("direct", "flink-local"):
                 records.append(measure(runner, rows, root, args.work))
                 print(records[-1], flush=True)
+                with open(saved, "w") as f:
+                    json.dump(records, f)
                 with open(args.results, "w") as f:
                     f.write(render(records))
     finally:
