@@ -1,4 +1,4 @@
-"""``python -m pipeline flink up|down|status``: the local Flink cluster of the flink-local profile."""
+"""``python -m pipeline flink up|down|status``: the flink-local profile's local cluster."""
 from __future__ import annotations
 
 from typing import Optional

@@ -1,4 +1,4 @@
-"""Installs a Flink distribution from PyPI's source distributions (stdlib only; run by `make flink`).
+"""Installs a Flink distribution from PyPI's source distributions (stdlib only; `make flink`).
 
 apache-flink and apache-flink-libraries carry the distribution under ``deps/``: bin/ and conf/
 in the first, lib/, opt/ and plugins/ in the second. Only those files are taken, checked

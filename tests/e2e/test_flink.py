@@ -127,7 +127,8 @@ def test_flink_transform_graph_maps_examples_as_the_direct_runners(flink_run, pe
     a, b = direct.transform_features_layer()(raw), flink.transform_features_layer()(raw)
     assert a.keys() == b.keys() and len(records) > 0
     for name in a:
-        x, y = (tf.sparse.to_dense(t) if isinstance(t, tf.SparseTensor) else t for t in (a[name], b[name]))
+        x, y = (tf.sparse.to_dense(t) if isinstance(t, tf.SparseTensor) else t
+                for t in (a[name], b[name]))
         np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6, atol=1e-6, err_msg=name)
 
 

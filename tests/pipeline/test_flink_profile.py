@@ -1,4 +1,4 @@
-"""The flink-local profile before any job: its arguments, and the refusal when no cluster answers."""
+"""The flink-local profile before any job: its arguments, the refusal when no cluster answers."""
 from __future__ import annotations
 
 import socket
