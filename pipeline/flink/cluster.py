@@ -143,8 +143,11 @@ def write_conf(lay: Layout) -> None:
     # Beam's batch jobs shuffle through blocking partitions, each sort-shuffle one taking 512
     # network buffers by default; Transform's job has dozens at once in a slot.
     conf["taskmanager"].update({"bind-host": HOST, "host": HOST, "numberOfTaskSlots": 1,
-                                "memory": {"process": {"size": "2048m"},
-                                           "network": {"min": "384m", "max": "384m"}},
+                                "memory": {"process": {"size": "2560m"},
+                                           "network": {"min": "384m", "max": "384m"},
+                                           # Beam's gRPC data channels to the SDK workers
+                                           # buffer off-heap: 1M rows overran the default.
+                                           "task": {"off-heap": {"size": "512m"}}},
                                 "network": {"sort-shuffle": {"min-buffers": 32}}})
     conf["parallelism"] = {"default": TASK_MANAGERS}
     conf["rest"] = {"address": HOST, "bind-address": HOST, "port": REST_PORT}
