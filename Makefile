@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lock clean chromium minio bench image kfp-backend
+.PHONY: run test lock clean chromium minio bench image kfp-backend flink flink-up flink-down
 
 $(STAMP): requirements.lock setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): requirements.lock setup.py
 run: $(STAMP)
 	$(PY) -m pipeline run
 
-test: $(STAMP) chromium minio
+test: $(STAMP) chromium minio flink
 	TFX_TOOLS_DIR=$(TOOLS_DIR) $(PY) -m pytest
 
 # The reviewer report's browser tests open it in headless Chromium (Debian's package;
@@ -49,6 +49,29 @@ kfp-backend:
 	@for v in $(KFP_BACKENDS); do \
 	  sh kubeflow/replay/real/build_kfp.sh $${v%%:*} $${v##*:} $(TOOLS_DIR)/kfp-$${v%%:*} || exit 1; \
 	done
+
+# A Flink standalone cluster for the flink-local Beam profile (pipeline/flink/): the
+# distribution from the PyPI source distributions of apache-flink and apache-flink-libraries
+# (files only; the package pins an older Beam), into $(TOOLS_DIR)/flink-<version>, and Beam's
+# Flink job server (its runner's jars from Maven Central) beside it.
+FLINK_VERSION := 1.19.0
+FLINK_STAMP := $(TOOLS_DIR)/flink-$(FLINK_VERSION)/.installed
+JOB_SERVER_DIR := $(TOOLS_DIR)/beam-flink-job-server-2.62.0
+flink: $(FLINK_STAMP) $(JOB_SERVER_DIR)/.installed
+$(JOB_SERVER_DIR)/.installed: pipeline/flink/job-server.pom.xml
+	mvn -q -f pipeline/flink/job-server.pom.xml dependency:copy-dependencies \
+	    -DincludeScope=runtime -DoutputDirectory=$(JOB_SERVER_DIR)
+	touch $@
+$(FLINK_STAMP):
+	$(PYTHON) pipeline/flink/install.py $(TOOLS_DIR)/flink-$(FLINK_VERSION) $(FLINK_VERSION)
+	touch $@
+
+# Start and stop the local cluster (JobManager, two TaskManagers, Beam's job server and SDK
+# worker pool); its configuration and logs go under the output root's flink/ folder.
+flink-up: $(STAMP) flink
+	TFX_TOOLS_DIR=$(TOOLS_DIR) $(PY) -m pipeline flink up
+flink-down: $(STAMP)
+	TFX_TOOLS_DIR=$(TOOLS_DIR) $(PY) -m pipeline flink down
 
 # The Kubeflow pipeline image (needs a Docker engine; none runs on the CI machines).
 IMAGE ?= $(shell sed -n 's/^  image: *\([^ #]*\).*/\1/p' config.yaml)

@@ -106,6 +106,10 @@ def _default_beam_profiles() -> Dict[str, List[str]]:
                   LOCAL_SDK_IMAGE_FLAG],
         "dataflow": ["--runner=DataflowRunner", "--project=YOUR_PROJECT", "--region=us-central1",
                      "--temp_location=gs://YOUR_BUCKET/tmp"],
+        # The cluster `make flink-up` starts on this machine (pipeline/flink/cluster.py).
+        "flink-local": ["--runner=PortableRunner", "--job_endpoint=127.0.0.1:8099",
+                        "--environment_type=EXTERNAL", "--environment_config=127.0.0.1:50000",
+                        "--environment_cache_millis=60000", LOCAL_SDK_IMAGE_FLAG],
         "flink": ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
                   "--environment_type=EXTERNAL", "--environment_config=localhost:50000"],
         "spark": ["--runner=SparkRunner", "--spark_master_url=spark://spark-master:7077",

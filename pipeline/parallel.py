@@ -42,10 +42,12 @@ def window_files(cfg: Config, span: Optional[int]) -> List[str]:
 
 
 def local_beam_args(cfg: Config, span: Optional[int], cores: Optional[int] = None) -> List[str]:
-    """Extra Beam arguments for ``HEAVY_COMPONENTS`` of a local run; none below the threshold."""
+    """Extra DirectRunner arguments for ``HEAVY_COMPONENTS``; none below the threshold or on
+    another runner (a Flink cluster sets its own parallelism)."""
     cores = cores or os.cpu_count() or 1
     threshold = cfg.beam.parallel_from_rows
-    if cores < 2 or threshold == 0 or not os.path.isdir(cfg.data.root):
+    direct = not any(arg.startswith("--runner=") for arg in cfg.beam_args())
+    if not direct or cores < 2 or threshold == 0 or not os.path.isdir(cfg.data.root):
         return []
     if count_rows(window_files(cfg, span), threshold) < threshold:
         return []

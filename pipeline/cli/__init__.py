@@ -1,7 +1,7 @@
 """The command line: ``python -m pipeline <command>``.
 
 The click group and the one config loader live here; each command family is a module of this
-package (``run``, ``ct``, ``report``, ``kubeflow``, ``serving``) that adds its commands to the
+package (``run``, ``ct``, ``report``, ``kubeflow``, ``serving``, ``flink``) that adds its commands to the
 group. This is the one package that imports both ``pipeline`` and ``kubeflow``.
 """
 from __future__ import annotations
@@ -27,6 +27,18 @@ def load_config(config_path: Optional[str],
 def abspath(path: Optional[str]) -> Optional[str]:
     """A path given on the command line, absolute (None stays None)."""
     return os.path.abspath(path) if path else None
+
+
+def load_with_root(config_path: Optional[str], output_root: Optional[str]) -> config_lib.Config:
+    """``load_config`` with only ``--output-root`` overridden."""
+    return load_config(config_path, {"output_root": abspath(output_root)})
+
+
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             help="Config file (default: config.yaml in the project).")
+output_root_option = click.option("--output-root", type=click.Path(),
+                                  help="Where ML Metadata and pushed models are "
+                                       "(overrides output_root).")
 
 
 def _quiet() -> None:
@@ -55,9 +67,9 @@ def main(verbose: bool) -> None:
 
 # Each family's module adds its commands to the group; imported last, as they import the
 # loader above.
-from pipeline.cli import ct, kubeflow, report, run, serving  # noqa: E402
+from pipeline.cli import ct, flink, kubeflow, report, run, serving  # noqa: E402
 
-for family in (run, ct, report, kubeflow, serving):
+for family in (run, ct, report, kubeflow, serving, flink):
     family.register(main)
 
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 import click
 
 from pipeline import config as config_lib
-from pipeline.cli import abspath, load_config
+from pipeline.cli import config_option, load_with_root, output_root_option
 
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 
@@ -76,25 +76,15 @@ def watch_and_run(cfg: config_lib.Config, interval: float, max_runs: Optional[in
     return 1 if failures else 0
 
 
-def _load(config_path: Optional[str], output_root: Optional[str]) -> config_lib.Config:
-    return load_config(config_path, {"output_root": abspath(output_root)})
-
-
-_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                              help="Config file (default: config.yaml in the project).")
-_output_option = click.option("--output-root", type=click.Path(),
-                              help="Where ML Metadata and pushed models are (overrides output_root).")
-
-
 @click.group(invoke_without_command=True)
-@_config_option
-@_output_option
+@config_option
+@output_root_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model instead of a table.")
 @click.pass_context
 def models(ctx: click.Context, config_path: Optional[str], output_root: Optional[str],
            as_json: bool) -> None:
     """List every trained model from ML Metadata; 'models show RUN_ID' gives its lineage."""
-    cfg = _load(config_path, output_root)
+    cfg = load_with_root(config_path, output_root)
     ctx.obj = cfg
     if ctx.invoked_subcommand is not None:
         return
@@ -118,8 +108,8 @@ def models(ctx: click.Context, config_path: Optional[str], output_root: Optional
 
 @models.command("show")
 @click.argument("ident", metavar="RUN_ID")
-@_config_option
-@_output_option
+@config_option
+@output_root_option
 @click.pass_obj
 def models_show(cfg: config_lib.Config, ident: str, config_path: Optional[str],
                 output_root: Optional[str]) -> None:
@@ -127,7 +117,7 @@ def models_show(cfg: config_lib.Config, ident: str, config_path: Optional[str],
     from pipeline.metadata import catalog, mlmd
 
     if config_path or output_root:  # also accepted after 'show'
-        cfg = _load(config_path, output_root)
+        cfg = load_with_root(config_path, output_root)
 
     try:
         with mlmd.open_store(cfg.metadata_path) as store:
@@ -145,8 +135,8 @@ def models_show(cfg: config_lib.Config, ident: str, config_path: Optional[str],
 
 
 @click.command()
-@_config_option
-@_output_option
+@config_option
+@output_root_option
 @click.option("--to", "to_version", type=int, help="Version to serve again (default: the one "
               "before the current one).")
 @click.option("--reason", required=True, help="Why; recorded with your user name and host.")
@@ -155,7 +145,7 @@ def rollback(config_path: Optional[str], output_root: Optional[str], to_version:
     """Serve an earlier pushed version again (copied in as the newest version)."""
     from pipeline.ops import rollback as rollback_lib
 
-    cfg = _load(config_path, output_root)
+    cfg = load_with_root(config_path, output_root)
     try:
         done = rollback_lib.rollback(cfg, to_version, reason)
     except rollback_lib.RollbackError as e:
@@ -167,8 +157,8 @@ def rollback(config_path: Optional[str], output_root: Optional[str], to_version:
 
 
 @click.command()
-@_config_option
-@_output_option
+@config_option
+@output_root_option
 @click.option("--data", type=click.Path(),
               help="A CSV file, or a folder searched for *.csv, instead of the prediction log.")
 @click.option("--traffic", type=click.Path(file_okay=False),
@@ -187,7 +177,7 @@ def monitor(config_path: Optional[str], output_root: Optional[str], data: Option
 
     if data and traffic:
         raise click.ClickException("--data and --traffic: give one of them")
-    cfg = _load(config_path, output_root)
+    cfg = load_with_root(config_path, output_root)
     report_path = report_path or monitor_lib.default_report_path(cfg)
     try:
         result = (monitor_lib.monitor(cfg, data) if data else monitor_lib.monitor_traffic(

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 from pipeline import config as config_lib
-from pipeline.cli import load_config
+from pipeline.cli import config_option, load_config
 
 
 def _params(pairs: Tuple[str, ...]) -> Dict[str, str]:
@@ -23,12 +23,8 @@ def _params(pairs: Tuple[str, ...]) -> Dict[str, str]:
     return values
 
 
-_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                              help="Config file (default: config.yaml in the project).")
-
-
 @click.command("compile")
-@_config_option
+@config_option
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Where to write the spec (default: kubeflow.output).")
 @click.option("--image", help="Default image for every component (default: kubeflow.image).")
@@ -61,7 +57,7 @@ def compile_command(config_path: Optional[str], output: Optional[str], image: Op
 
 
 @click.command("replay")
-@_config_option
+@config_option
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--root", type=click.Path(file_okay=False),
               help="Where the stand-in keeps its MinIO data, volumes and cache between "
@@ -158,7 +154,7 @@ def replay_summary(result) -> list:
 
 
 @click.command("submit")
-@_config_option
+@config_option
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--host", required=True, help="Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline.")
 @click.option("--namespace", default="kubeflow", show_default=True, help="Kubernetes namespace (profile).")

@@ -28,16 +28,18 @@ from pipeline.cli import report as cli_report
 @click.option("--interval", type=float, default=60.0, show_default=True,
               help="With --watch: seconds between polls (0: check once, e.g. from cron).")
 @click.option("--max-runs", type=int, help="With --watch: stop after this many runs.")
+@click.option("--beam-profile", help="The Beam profile of the components' jobs (beam.profile), "
+                                    "e.g. flink-local after `make flink-up`.")
 @click.option("--recheck", is_flag=True,
               help="Run even if nothing changed since the last successful run (TFX then finds "
                    "every component in its cache).")
 def run(config_path: Optional[str], data: Optional[str], span: Optional[int],
         output_root: Optional[str], train_steps: Optional[int], wait: bool,
         window: Optional[int], span_range: Optional[str], watch: bool, interval: float,
-        max_runs: Optional[int], recheck: bool) -> None:
+        max_runs: Optional[int], recheck: bool, beam_profile: Optional[str]) -> None:
     """Run the whole pipeline locally under Apache Beam."""
     cfg = load_config(config_path, {"data.root": abspath(data), "output_root": abspath(output_root),
-                                    "trainer.train_steps": train_steps,
+                                    "trainer.train_steps": train_steps, "beam.profile": beam_profile,
                                     **cli_ct.span_overrides(span, span_range, window)})
     from components.lib import spans
     from pipeline.local import lock, preflight, uptodate

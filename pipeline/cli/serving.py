@@ -5,17 +5,12 @@ from typing import Optional
 
 import click
 
-from pipeline.cli import abspath, load_config
-
-_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                              help="Config file (default: config.yaml in the project).")
-_output_option = click.option("--output-root", type=click.Path(),
-                              help="Where the pushed models are (overrides output_root).")
+from pipeline.cli import abspath, config_option, load_config, output_root_option
 
 
 @click.command()
-@_config_option
-@_output_option
+@config_option
+@output_root_option
 @click.option("--port", type=int, help="TCP port (overrides serving.port; TF Serving's is 8501).")
 @click.option("--host", help="Address to listen on (overrides serving.host).")
 def serve(config_path: Optional[str], output_root: Optional[str], port: Optional[int],
@@ -36,8 +31,8 @@ def serve(config_path: Optional[str], output_root: Optional[str], port: Optional
 
 
 @click.command()
-@_config_option
-@_output_option
+@config_option
+@output_root_option
 @click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False),
               help="A CSV file with columns request_id,label.")
 def label(config_path: Optional[str], output_root: Optional[str], csv_path: str) -> None:

@@ -58,3 +58,16 @@ def check(cfg: Config) -> None:
     """Every check above, cheapest first; the output root last since it creates folders."""
     check_columns(cfg)
     check_output_root(cfg.output_root)
+    check_beam_profile(cfg)
+
+
+def check_beam_profile(cfg: Config) -> None:
+    """The flink-local profile needs the local cluster up: one line naming `make flink-up`."""
+    if cfg.beam.profile != "flink-local":
+        return
+    from pipeline.flink import cluster
+
+    try:
+        cluster.require_up()
+    except cluster.ClusterError as e:
+        raise PreflightError(str(e)) from None
