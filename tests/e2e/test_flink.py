@@ -22,9 +22,10 @@ from tests.e2e.helpers import STEPS, cli, nodes_of, run_id_of
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def flink_cluster(tmp_path_factory):
-    """The local cluster, started for this session (and stopped) unless one already runs."""
+    """The local cluster, started for this module and stopped after it (its JVMs hold several
+    GB), unless one already runs."""
     home = cluster.layout("unused")
     for path in (home.flink_home, home.job_server_dir):
         if not os.path.exists(os.path.join(path, ".installed")):
@@ -36,7 +37,7 @@ def flink_cluster(tmp_path_factory):
         cluster.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def flink_run(flink_cluster, tmp_path_factory):
     """One run of the bundled data on Flink; (output root, CLI result, jobs it submitted)."""
     out = str(tmp_path_factory.mktemp("flink-out"))
