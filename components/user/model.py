@@ -142,9 +142,11 @@ def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutpu
 
     def serve_raw(**columns):
         """One value per row and feature, as parsing a tf.Example with each feature set
-        gives it: a dense column, or a one-value-per-row sparse one for a feature the schema
-        lets be missing."""
-        return predict({name: columns[name] if isinstance(spec[name], tf.io.FixedLenFeature)
+        gives it: a dense column in the feature's shape (a schema may give a required feature
+        shape [1]), or a one-value-per-row sparse one for a feature the schema lets be
+        missing."""
+        return predict({name: tf.reshape(columns[name], [-1, *spec[name].shape])
+                        if isinstance(spec[name], tf.io.FixedLenFeature)
                         else _one_per_row(columns[name]) for name in spec})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],

@@ -13,6 +13,7 @@ import csv
 import os
 
 import pytest
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
 
 from pipeline import factory
@@ -128,9 +129,15 @@ def test_a_three_class_integer_label_is_blessed_and_serves_its_values(species_co
     metrics = overall(nodes["Evaluator"].outputs["evaluation"][0].uri)
     assert metrics[("accuracy", "", None)] >= 0.8  # config.yaml's evaluator.min_accuracy
     assert ("auc", "", 1) not in metrics  # binary-only metrics stay off for three classes
-    served = serve(os.path.join(out, "serving", "1"), {
-        "island": b"Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0,
-        "flipper_length_mm": 215, "body_mass_g": 5200, "sex": b"male", "year": 2009})
+    gentoo = {"island": b"Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0,
+              "flipper_length_mm": 215, "body_mass_g": 5200, "sex": b"male", "year": 2009}
+    served = serve(os.path.join(out, "serving", "1"), gentoo)
     assert served["probabilities"].shape == (1, 3)
     assert served["classes"].numpy()[0] == b"2"  # a Gentoo's measurements
     assert int(served["class_ids"].numpy()[0]) == int(served["classes"].numpy()[0])
+    # The inferred schema gives required features shape [1]; serving_raw takes one value a row.
+    raw = tf.saved_model.load(os.path.join(out, "serving", "1")).signatures["serving_raw"]
+    _, specs = raw.structured_input_signature
+    by_raw = raw(**{k: tf.constant([v], specs[k].dtype) for k, v in gentoo.items()})
+    for key in served:
+        assert by_raw[key].numpy().tolist() == served[key].numpy().tolist()
