@@ -7,6 +7,7 @@ group. This is the one package that imports both ``pipeline`` and ``kubeflow``.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Dict, Optional
 
 import click
@@ -63,6 +64,9 @@ def main(verbose: bool) -> None:
     """A TFX pipeline that runs locally under Beam and compiles to Kubeflow Pipelines."""
     if not verbose:
         _quiet()
+    # Click has read the command line; absl, which TFX and Beam parse flags with, would read
+    # it again and take `-v run` for its own `--verbosity=run`.
+    del sys.argv[1:]
 
 
 # Each family's module adds its commands to the group; imported last, as they import the
