@@ -65,8 +65,10 @@ def main(verbose: bool) -> None:
     if not verbose:
         _quiet()
     # Click has read the command line; absl, which TFX and Beam parse flags with, would read
-    # it again and take `-v run` for its own `--verbosity=run`.
+    # it again and take `-v run` for its own `--verbosity=run`. Put back when the command ends.
+    read = sys.argv[1:]
     del sys.argv[1:]
+    click.get_current_context().call_on_close(lambda: sys.argv.extend(read))
 
 
 # Each family's module adds its commands to the group; imported last, as they import the
