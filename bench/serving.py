@@ -25,8 +25,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, ROOT)
 from bench import sections  # noqa: E402  (after the checkout is importable)
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import components  # noqa: E402,F401  (sets the Keras switch before TensorFlow loads)
 
 HEADING = "## Model server (bench/serving.py)"
 

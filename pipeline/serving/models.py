@@ -13,13 +13,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow.core.framework import types_pb2  # noqa: E402
-
-from components.lib.serving_store import version_dirs  # noqa: E402
+from components.lib.serving_store import version_dirs
 
 DEFAULT_SIGNATURE = "serving_default"
 
