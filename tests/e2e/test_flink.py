@@ -77,7 +77,12 @@ def _statistics(uri: str) -> Dict[str, Any]:
         stats = statistics_pb2.DatasetFeatureStatisticsList()
         with open(path, "rb") as f:
             stats.ParseFromString(f.read())
-        found[os.path.basename(os.path.dirname(path))] = json_format.MessageToDict(stats)
+        as_dict = json_format.MessageToDict(stats)
+        # A runner lists features in the order its bundles met them: compare them by path.
+        for dataset in as_dict.get("datasets", []):
+            dataset["features"] = sorted(dataset.get("features", []),
+                                         key=lambda f: f["path"]["step"])
+        found[os.path.basename(os.path.dirname(path))] = as_dict
     return found
 
 
