@@ -25,20 +25,17 @@ def _threshold_text(threshold) -> Tuple[str, str]:
     """(kind, readable bound) of a GenericValueThreshold or GenericChangeThreshold."""
     from tensorflow_model_analysis.proto import config_pb2
 
+    def bounds(number_format: str, *fields: Tuple[str, str]) -> str:
+        """"<prefix> <value>" for each (field, prefix) the threshold sets, joined by "and"."""
+        found = [f"{prefix} {getattr(threshold, name).value:{number_format}}"
+                 for name, prefix in fields if threshold.HasField(name)]
+        return " and ".join(found) or "any"
+
     if isinstance(threshold, config_pb2.GenericValueThreshold):
-        bounds = []
-        if threshold.HasField("lower_bound"):
-            bounds.append(f">= {threshold.lower_bound.value:g}")
-        if threshold.HasField("upper_bound"):
-            bounds.append(f"<= {threshold.upper_bound.value:g}")
-        return "value", " and ".join(bounds) or "any"
+        return "value", bounds("g", ("lower_bound", ">="), ("upper_bound", "<="))
     sign = "<=" if threshold.direction == config_pb2.MetricDirection.LOWER_IS_BETTER else ">="
-    bounds = []
-    if threshold.HasField("absolute"):
-        bounds.append(f"change {sign} {threshold.absolute.value:+g}")
-    if threshold.HasField("relative"):
-        bounds.append(f"relative change {sign} {threshold.relative.value:+g}")
-    return "change", " and ".join(bounds) or "any"
+    return "change", bounds("+g", ("absolute", f"change {sign}"),
+                            ("relative", f"relative change {sign}"))
 
 
 def class_names(model: Optional[Artifact], label: str) -> List[str]:
