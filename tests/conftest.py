@@ -43,9 +43,28 @@ def artifacts(tmp_path_factory, request) -> str:
 _ARTIFACTS_KEY = pytest.StashKey[str]()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    folder = config.stash.get(_ARTIFACTS_KEY, None)
+_WORKER_ARTIFACTS_KEY = pytest.StashKey[list]()
+
+
+def pytest_sessionfinish(session) -> None:
+    """An xdist worker hands its artifacts folder to the controller, which prints the summary."""
+    folder = session.config.stash.get(_ARTIFACTS_KEY, None)
+    if folder and hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["artifacts"] = folder
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """(xdist, controller side) A worker ended: keep the artifacts folder it used, if any."""
+    folder = getattr(node, "workeroutput", {}).get("artifacts")
     if folder:
+        node.config.stash.setdefault(_WORKER_ARTIFACTS_KEY, []).append(folder)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    folders = [config.stash.get(_ARTIFACTS_KEY, None),
+               *config.stash.get(_WORKER_ARTIFACTS_KEY, [])]
+    for folder in filter(None, folders):
         terminalreporter.write_line(f"Report screenshots and pages kept in {folder}")
 
 
